@@ -1,0 +1,3 @@
+from depot.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP surfaces: thin adapters from requests to the services."""

@@ -1,0 +1,312 @@
+"""Blobs on the local filesystem: the embedded default.
+
+Every write goes to a staging name, is fsynced, then renamed into place, so a
+blob path either holds the complete, verified bytes or does not exist.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from depot.blobs import layout
+from depot.blobs.meter import Meter, verify
+from depot.blobs.store import BLOCK_SIZE, BlobInfo, StagedPart, StagingInfo, check_sha256
+from depot.errors import Invalid, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unavailable
+
+__all__ = ["LocalBlobStore"]
+
+
+def _write_all(fd: int, data: bytes, offset: int | None = None) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        view = view[written:]
+        if offset is not None:
+            offset += written
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _translate(exc: OSError, what: str) -> Exception:
+    if exc.errno == errno.ENOSPC:
+        return PayloadTooLarge(f"no space left on the blob store while writing {what}")
+    return Unavailable(f"blob store error while writing {what}: {exc.strerror}")
+
+
+class LocalBlobStore:
+    """Content-addressed blobs in a directory tree (see :mod:`depot.blobs.layout`)."""
+
+    backend = "file"
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(os.path.realpath(root))
+        (self.root / layout.BLOBS_PREFIX).mkdir(parents=True, exist_ok=True)
+        (self.root / layout.UPLOADS_PREFIX).mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        # Keys are built from validated digests and UUIDs; this is the last line of
+        # defence should one ever carry "..", a symlink or an absolute path.
+        full = os.path.realpath(self.root / key)
+        if os.path.commonpath([full, self.root]) != str(self.root):
+            raise Invalid("path escapes the blob store root")
+        return Path(full)
+
+    def _blob_path(self, sha256: str) -> Path:
+        return self._path(layout.blob_key(check_sha256(sha256)))
+
+    # -- blobs --------------------------------------------------------------------------
+
+    def uri(self, sha256: str) -> str:
+        return self._blob_path(sha256).as_uri()
+
+    def exists(self, sha256: str) -> bool:
+        return self._blob_path(sha256).is_file()
+
+    def stat(self, sha256: str) -> BlobInfo:
+        try:
+            st = self._blob_path(sha256).stat()
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha256} is not stored") from None
+        return BlobInfo(sha256.lower(), st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    def open(self, sha256: str, *, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        path = self._blob_path(sha256)
+        try:
+            handle = io.FileIO(path, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha256} is not stored") from None
+        size = os.fstat(handle.fileno()).st_size
+        if offset < 0 or (offset >= size and not (offset == 0 and size == 0)):
+            handle.close()
+            raise RangeNotSatisfiable(f"offset {offset} is outside the blob", size=size)
+        remaining = size - offset if length is None else min(length, size - offset)
+        return self._read(handle, offset, remaining)
+
+    @staticmethod
+    def _read(handle: io.FileIO, offset: int, remaining: int) -> Iterator[bytes]:
+        fd = handle.fileno()
+        try:
+            while remaining > 0:
+                block = os.pread(fd, min(BLOCK_SIZE, remaining), offset)
+                if not block:
+                    break
+                offset += len(block)
+                remaining -= len(block)
+                yield block
+        finally:
+            handle.close()
+
+    def put(
+        self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None
+    ) -> BlobInfo:
+        expected = check_sha256(sha256) if sha256 is not None else None
+        meter = Meter(chunks, hasher=hashlib.sha256(), limit=size)
+        if expected is not None and self.exists(expected):
+            # Already stored: check the bytes without writing them a second time.
+            for _ in meter:
+                pass
+            verify(sha256=expected, size=size, actual_sha256=meter.hexdigest(),
+                   actual_size=meter.size)
+            return self._refresh(expected)
+        upload_id = str(uuid.uuid4())
+        self.start_staging(upload_id)
+        try:
+            part = self.write_part(upload_id, "", 0, meter)
+            digest = meter.hexdigest()
+            verify(sha256=expected, size=size, actual_sha256=digest, actual_size=meter.size)
+            return self.commit_staging(upload_id, "", [part], digest)
+        finally:
+            self.abort_staging(upload_id, "")
+
+    def _refresh(self, sha256: str) -> BlobInfo:
+        # Content stored again counts as new: gc's orphan scan spares recent files.
+        try:
+            os.utime(self._blob_path(sha256))
+        except FileNotFoundError:
+            raise NotFound(f"blob {sha256} is not stored") from None
+        return self.stat(sha256)
+
+    def delete(self, sha256: str) -> None:
+        try:
+            self._blob_path(sha256).unlink()
+        except FileNotFoundError:
+            pass
+
+    def presigned_url(
+        self,
+        sha256: str,
+        *,
+        expires_in: int,
+        file_name: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        return None
+
+    def local_path(self, sha256: str) -> Path | None:
+        path = self._blob_path(sha256)
+        return path if path.is_file() else None
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        base = self.root / layout.BLOBS_PREFIX
+        for dirpath, _dirnames, filenames in os.walk(base):
+            for name in filenames:
+                key = os.path.relpath(os.path.join(dirpath, name), self.root)
+                sha256 = layout.sha256_from_blob_key(key.replace(os.sep, "/"))
+                if sha256 is None:
+                    continue
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except FileNotFoundError:
+                    continue
+                yield BlobInfo(sha256, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC))
+
+    # -- staging ------------------------------------------------------------------------
+
+    def start_staging(self, upload_id: str) -> str:
+        self._path(layout.upload_prefix(upload_id)).mkdir(parents=True, exist_ok=True)
+        return ""
+
+    def write_part(
+        self,
+        upload_id: str,
+        token: str,
+        index: int,
+        chunks: Iterable[bytes],
+        *,
+        offset: int | None = None,
+    ) -> StagedPart:
+        if offset is None:
+            final = self._path(layout.upload_part_key(upload_id, index))
+            # A free part is written beside its final name so a failed re-send keeps the old one.
+            path = final.with_name(f"{final.name}.{uuid.uuid4().hex}.partial")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        else:
+            final = path = self._path(layout.upload_data_key(upload_id))
+            flags = os.O_WRONLY | os.O_CREAT
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            raise NotFound(f"upload {upload_id} has no staging area") from None
+        size = 0
+        try:
+            for block in chunks:
+                _write_all(fd, block, None if offset is None else offset + size)
+                size += len(block)
+            os.fdatasync(fd)
+        except BaseException as exc:
+            os.close(fd)
+            if offset is None:
+                os.unlink(path)
+            if isinstance(exc, OSError):
+                raise _translate(exc, f"part {index} of upload {upload_id}") from exc
+            raise
+        os.close(fd)
+        if offset is None:
+            os.replace(path, final)
+        return StagedPart(index=index, size=size, etag=uuid.uuid4().hex, offset=offset)
+
+    def read_parts(
+        self, upload_id: str, token: str, parts: Sequence[StagedPart]
+    ) -> Iterator[bytes]:
+        for part in parts:
+            if part.offset is None:
+                key = layout.upload_part_key(upload_id, part.index)
+                start = 0
+            else:
+                key = layout.upload_data_key(upload_id)
+                start = part.offset
+            try:
+                handle = io.FileIO(self._path(key), "rb")
+            except FileNotFoundError:
+                raise NotFound(f"part {part.index} of upload {upload_id} is not staged") from None
+            yield from self._read(handle, start, part.size)
+
+    def commit_staging(
+        self, upload_id: str, token: str, parts: Sequence[StagedPart], sha256: str
+    ) -> BlobInfo:
+        target = self._blob_path(sha256)
+        total = sum(part.size for part in parts)
+        if target.is_file():
+            self.abort_staging(upload_id, token)
+            return self._refresh(sha256)
+        ordered = sorted(parts, key=lambda part: part.index)
+        contiguous = {part.offset is not None for part in ordered}
+        if len(contiguous) > 1:
+            raise Invalid("an upload cannot mix fixed-size chunks and free-sized parts")
+        try:
+            if ordered and ordered[0].offset is not None:
+                source = self._path(layout.upload_data_key(upload_id))
+                os.truncate(source, total)
+            elif len(ordered) == 1:
+                source = self._path(layout.upload_part_key(upload_id, ordered[0].index))
+            else:
+                source = self._concatenate(upload_id, ordered)
+            self._fsync_file(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+            _fsync_dir(target.parent)
+        except FileNotFoundError:
+            raise NotFound(f"upload {upload_id} is missing staged bytes") from None
+        except OSError as exc:
+            raise _translate(exc, f"blob {sha256}") from exc
+        self.abort_staging(upload_id, token)
+        return BlobInfo(sha256, total, datetime.now(UTC))
+
+    @staticmethod
+    def _fsync_file(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _concatenate(self, upload_id: str, parts: Sequence[StagedPart]) -> Path:
+        joined = self._path(layout.upload_data_key(upload_id))
+        out = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for part in parts:
+                src = os.open(self._path(layout.upload_part_key(upload_id, part.index)), os.O_RDONLY)
+                try:
+                    remaining = part.size
+                    while remaining > 0:
+                        # Copies inside the kernel (or shares extents where the filesystem can).
+                        copied = os.copy_file_range(src, out, remaining)
+                        if copied == 0:
+                            raise Invalid(f"part {part.index} of upload {upload_id} is short")
+                        remaining -= copied
+                finally:
+                    os.close(src)
+        finally:
+            os.close(out)
+        return joined
+
+    def abort_staging(self, upload_id: str, token: str) -> None:
+        shutil.rmtree(self._path(layout.upload_prefix(upload_id)), ignore_errors=True)
+
+    def iter_staging(self) -> Iterator[StagingInfo]:
+        base = self.root / layout.UPLOADS_PREFIX
+        try:
+            entries = list(os.scandir(base))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            try:
+                upload_id = str(uuid.UUID(entry.name))
+                mtime = entry.stat().st_mtime
+            except (ValueError, FileNotFoundError):
+                continue
+            yield StagingInfo(upload_id, datetime.fromtimestamp(mtime, UTC))

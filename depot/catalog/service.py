@@ -1,0 +1,409 @@
+"""Orgs, spaces, artifacts, versions, aliases and files: the catalog every surface shares."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from depot.access.service import Principal, visible_org_ids, visible_spaces
+from depot.blobs.models import Blob
+from depot.catalog.models import (
+    Alias,
+    Artifact,
+    ArtifactKind,
+    File,
+    Org,
+    Space,
+    Version,
+    VersionStatus,
+)
+from depot.db.base import utcnow
+from depot.errors import Conflict, Invalid, NotFound
+
+__all__ = [
+    "add_file",
+    "check_path",
+    "create_artifact",
+    "create_org",
+    "create_space",
+    "create_version",
+    "delete_file",
+    "delete_version",
+    "fail_version",
+    "finalize_version",
+    "get_artifact",
+    "get_org",
+    "get_space",
+    "list_files",
+    "list_orgs",
+    "list_spaces",
+    "remove_alias",
+    "resolve_version",
+    "set_alias",
+]
+
+_ORG_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# Spaces double as ML repos, whose names may hold capitals.
+_SPACE_SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,254}[A-Za-z0-9_])?$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,127}$")
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str, rule: str) -> None:
+    if not pattern.match(value) or ".." in value:
+        raise Invalid(f"{what} {value!r} is not valid: {rule}", loc=(what.split()[-1],))
+
+
+# -- orgs and spaces ----------------------------------------------------------------------
+
+
+def create_org(db: Session, slug: str, *, name: str | None = None) -> Org:
+    """Create an org.
+
+    Raises:
+        Invalid: the slug is not 1-64 lowercase letters, digits and dashes.
+        Conflict: the slug is taken.
+    """
+    _check(_ORG_SLUG, slug, "org slug", "use 1-64 lowercase letters, digits and '-'")
+    org = Org(slug=slug, name=name or slug, created_at=utcnow())
+    db.add(org)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise Conflict(f"org {slug!r} already exists") from None
+    return org
+
+
+def get_org(db: Session, slug: str) -> Org:
+    """The org called ``slug``.
+
+    Raises:
+        NotFound: no such org.
+    """
+    org = db.scalar(select(Org).where(Org.slug == slug))
+    if org is None:
+        raise NotFound(f"org {slug!r} not found")
+    return org
+
+
+def list_orgs(db: Session, principal: Principal) -> list[Org]:
+    """The orgs the principal has any role in, by slug."""
+    ids = visible_org_ids(principal, db)
+    query = select(Org).order_by(Org.slug)
+    if ids is not None:
+        query = query.where(Org.id.in_(ids))
+    return list(db.scalars(query))
+
+
+def create_space(
+    db: Session, org: Org, slug: str, *, name: str | None = None, description: str = ""
+) -> Space:
+    """Create a space in ``org``.
+
+    Raises:
+        Invalid: the slug is not 1-100 letters, digits, '.', '-' or '_'.
+        Conflict: the org already has a space with that slug.
+    """
+    _check(_SPACE_SLUG, slug, "space slug",
+           "use 1-100 letters, digits, '.', '-' or '_', starting and ending with a letter or digit")
+    now = utcnow()
+    space = Space(org_id=org.id, slug=slug, name=name or slug, description=description,
+                  created_at=now, updated_at=now)
+    db.add(space)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise Conflict(f"space {org.slug}/{slug} already exists") from None
+    return space
+
+
+def get_space(db: Session, org_slug: str, space_slug: str) -> Space:
+    """The space ``org_slug/space_slug``.
+
+    Raises:
+        NotFound: no such org or space.
+    """
+    space = db.scalar(
+        select(Space).join(Org, Org.id == Space.org_id).where(
+            Org.slug == org_slug, Space.slug == space_slug
+        )
+    )
+    if space is None:
+        raise NotFound(f"space {org_slug}/{space_slug} not found")
+    return space
+
+
+def list_spaces(db: Session, principal: Principal, *, org: Org | None = None) -> list[Space]:
+    """The spaces the principal may view, optionally within one org."""
+    query = select(Space).where(visible_spaces(principal)).order_by(Space.org_id, Space.slug)
+    if org is not None:
+        query = query.where(Space.org_id == org.id)
+    return list(db.scalars(query))
+
+
+# -- artifacts and versions ---------------------------------------------------------------
+
+
+def create_artifact(
+    db: Session,
+    space: Space,
+    name: str,
+    kind: ArtifactKind | str,
+    *,
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    created_by_id: int | None = None,
+) -> Artifact:
+    """Create an artifact (a named lineage of versions) in ``space``.
+
+    Raises:
+        Invalid: bad name or kind.
+        Conflict: the space already has an artifact with that name.
+    """
+    _check(_ARTIFACT_NAME, name, "artifact name",
+           "use 1-256 letters, digits, '.', '-' or '_', not starting with '.' or '-'")
+    try:
+        kind = ArtifactKind(kind)
+    except ValueError:
+        allowed = ", ".join(k.value for k in ArtifactKind)
+        raise Invalid(f"artifact kind must be one of {allowed}", loc=("kind",)) from None
+    now = utcnow()
+    artifact = Artifact(
+        space_id=space.id, name=name, kind=kind.value, description=description,
+        metadata_=dict(metadata or {}), created_by_id=created_by_id, created_at=now,
+        updated_at=now,
+    )
+    db.add(artifact)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise Conflict(f"{space.slug} already has an artifact named {name!r}") from None
+    return artifact
+
+
+def get_artifact(db: Session, space: Space, name: str) -> Artifact:
+    """The artifact ``name`` in ``space``.
+
+    Raises:
+        NotFound: no such artifact.
+    """
+    artifact = db.scalar(select(Artifact).where(Artifact.space_id == space.id,
+                                                 Artifact.name == name))
+    if artifact is None:
+        raise NotFound(f"artifact {space.slug}/{name} not found")
+    return artifact
+
+
+def create_version(
+    db: Session,
+    artifact: Artifact,
+    *,
+    created_by_id: int | None = None,
+    label: str | None = None,
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    manifest: dict[str, Any] | None = None,
+) -> Version:
+    """Start a new staged version of ``artifact``; it gets its number when finalized."""
+    version_id = uuid.uuid4()
+    now = utcnow()
+    version = Version(
+        id=version_id,
+        artifact_id=artifact.id,
+        status=VersionStatus.STAGED,
+        label=label,
+        description=description,
+        metadata_=dict(metadata or {}),
+        manifest=dict(manifest or {}),
+        commit_id=hashlib.sha1(version_id.bytes).hexdigest(),
+        created_by_id=created_by_id,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(version)
+    db.flush()
+    return version
+
+
+def finalize_version(db: Session, version: Version) -> Version:
+    """Make a staged version ready: give it the next number; it is immutable from now on.
+
+    Raises:
+        Invalid: the version is not staged.
+    """
+    if version.status != VersionStatus.STAGED:
+        raise Invalid(f"version is {version.status}, only a staged version can be finalized")
+    # Lock the lineage so two finalizations cannot take the same number.
+    db.scalar(select(Artifact).where(Artifact.id == version.artifact_id).with_for_update())
+    latest = db.scalar(select(func.max(Version.number)).where(
+        Version.artifact_id == version.artifact_id))
+    version.number = (latest or 0) + 1
+    version.status = VersionStatus.READY
+    version.finalized_at = version.updated_at = utcnow()
+    db.flush()
+    return version
+
+
+def fail_version(db: Session, version: Version) -> Version:
+    """Mark a staged version failed; its files are dropped so their blobs can be collected."""
+    if version.status == VersionStatus.READY:
+        raise Invalid("a finalized version cannot be marked failed")
+    version.status = VersionStatus.FAILED
+    version.updated_at = utcnow()
+    for file in db.scalars(select(File).where(File.version_id == version.id)):
+        db.delete(file)
+    db.flush()
+    return version
+
+
+def delete_version(db: Session, version: Version) -> None:
+    """Delete a version with its files and aliases; blobs become garbage if nothing else uses them."""
+    db.delete(version)
+    db.flush()
+
+
+def resolve_version(db: Session, artifact: Artifact, ref: str | None = None) -> Version:
+    """Find a ready version by number, alias or label; ``None`` or ``latest`` is the newest.
+
+    Raises:
+        NotFound: nothing matches.
+    """
+    ready = select(Version).where(Version.artifact_id == artifact.id,
+                                  Version.status == VersionStatus.READY)
+    version: Version | None
+    if ref in (None, "", "latest"):
+        version = db.scalar(ready.order_by(Version.number.desc()).limit(1))
+    elif ref.isdigit():
+        version = db.scalar(ready.where(Version.number == int(ref)))
+    else:
+        alias = db.get(Alias, (artifact.id, ref))
+        version = (
+            db.get(Version, alias.version_id)
+            if alias is not None
+            else db.scalar(ready.where(Version.label == ref).order_by(Version.number.desc()))
+        )
+    if version is None or version.status != VersionStatus.READY:
+        raise NotFound(f"version {ref or 'latest'} of {artifact.name} not found")
+    return version
+
+
+def set_alias(db: Session, artifact: Artifact, name: str, version: Version) -> Alias:
+    """Point alias ``name`` of ``artifact`` at ``version``, moving it if it pointed elsewhere.
+
+    Raises:
+        Invalid: bad alias name, or the version is not a ready version of this artifact.
+    """
+    _check(_ALIAS, name, "alias name", "start with a letter; then letters, digits, '.', '-', '_'")
+    if name == "latest" or name.isdigit():
+        raise Invalid("'latest' and numbers are reserved version references", loc=("alias",))
+    if version.artifact_id != artifact.id or version.status != VersionStatus.READY:
+        raise Invalid("an alias can only point at a finalized version of the same artifact")
+    alias = db.get(Alias, (artifact.id, name))
+    if alias is None:
+        alias = Alias(artifact_id=artifact.id, name=name, version_id=version.id,
+                      updated_at=utcnow())
+        db.add(alias)
+    else:
+        alias.version_id = version.id
+        alias.updated_at = utcnow()
+    db.flush()
+    return alias
+
+
+def remove_alias(db: Session, artifact: Artifact, name: str) -> None:
+    """Remove alias ``name``.
+
+    Raises:
+        NotFound: the artifact has no such alias.
+    """
+    alias = db.get(Alias, (artifact.id, name))
+    if alias is None:
+        raise NotFound(f"alias {name!r} of {artifact.name} not found")
+    db.delete(alias)
+    db.flush()
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+def check_path(path: str) -> str:
+    """Normalise a file path inside a version: relative, '/'-separated, no '.' or '..' parts.
+
+    Raises:
+        Invalid: the path is empty, absolute, escapes the version, or is too long.
+    """
+    if not path or "\x00" in path or "\\" in path:
+        raise Invalid(f"file path {path!r} is not valid", loc=("path",))
+    parts = path.split("/")
+    if path.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise Invalid(
+            f"file path {path!r} must be relative, without empty, '.' or '..' parts",
+            loc=("path",),
+        )
+    normal = posixpath.normpath(path)
+    if len(normal) > 1024:
+        raise Invalid("file path is longer than 1024 characters", loc=("path",))
+    return normal
+
+
+def add_file(
+    db: Session,
+    version: Version,
+    path: str,
+    blob_sha256: str,
+    *,
+    content_type: str = "application/octet-stream",
+    metadata: dict[str, Any] | None = None,
+) -> File:
+    """Link a stored blob into a staged version at ``path``, replacing what was there.
+
+    Raises:
+        Invalid: the version is not staged, or the path is not valid.
+        NotFound: the blob is not recorded.
+    """
+    if version.status != VersionStatus.STAGED:
+        raise Invalid("files can only be added to a staged version; finalized versions are"
+                      " immutable")
+    path = check_path(path)
+    blob = db.get(Blob, blob_sha256)
+    if blob is None:
+        raise NotFound(f"blob {blob_sha256} not found")
+    existing = db.scalar(select(File).where(File.version_id == version.id, File.path == path))
+    if existing is not None:
+        db.delete(existing)
+        db.flush()
+    file = File(version_id=version.id, path=path, blob_sha256=blob.sha256, size=blob.size,
+                content_type=content_type, metadata_=dict(metadata or {}), created_at=utcnow())
+    db.add(file)
+    db.flush()
+    return file
+
+
+def delete_file(db: Session, version: Version, path: str) -> None:
+    """Remove ``path`` from a staged version.
+
+    Raises:
+        Invalid: the version is finalized.
+        NotFound: no such file.
+    """
+    if version.status != VersionStatus.STAGED:
+        raise Invalid("finalized versions are immutable")
+    file = db.scalar(select(File).where(File.version_id == version.id,
+                                        File.path == check_path(path)))
+    if file is None:
+        raise NotFound(f"file {path} not found")
+    db.delete(file)
+    db.flush()
+
+
+def list_files(db: Session, version: Version) -> Sequence[File]:
+    """Every file of ``version``, by path."""
+    return list(db.scalars(select(File).where(File.version_id == version.id).order_by(File.path)))

@@ -1,0 +1,1 @@
+"""The `depot` command line: one module per command group."""

@@ -1,0 +1,1 @@
+"""Background work: garbage collection and the periodic runner inside `depot serve`."""

@@ -1,0 +1,38 @@
+"""The services of one Depot process, built once from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from depot.blobs import BlobStore, open_store
+from depot.db.engine import Database, open_database
+from depot.settings import Settings
+from depot.uploads.service import UploadService
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass
+class Services:
+    """Everything a request handler or a command needs."""
+
+    settings: Settings
+    database: Database
+    store: BlobStore
+    uploads: UploadService
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.database.dispose()
+
+
+def build_services(settings: Settings, *, store: BlobStore | None = None) -> Services:
+    """Open the database and the blob store that ``settings`` name."""
+    database = open_database(settings.effective_database_url)
+    blob_store = store or open_store(settings)
+    return Services(
+        settings=settings,
+        database=database,
+        store=blob_store,
+        uploads=UploadService(database, blob_store, settings),
+    )

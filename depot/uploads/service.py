@@ -1,0 +1,615 @@
+"""The upload engine: every way bytes arrive, for every surface.
+
+A session is started with what the client knows (size, digest), receives
+chunks in any order, and is completed in a few named steps: check the chunks
+are all there, check the size, finish the digest, check it, move the bytes to
+their content address and record the blob. The surfaces link the blob to a
+file afterwards.
+
+No database transaction is held while bytes move: each step opens a short one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from depot.blobs.meter import Meter, verify
+from depot.blobs.models import Blob
+from depot.blobs.store import BlobInfo, BlobStore, StagedPart, check_sha256
+from depot.db.base import utcnow
+from depot.db.engine import Database
+from depot.errors import (
+    Conflict,
+    DigestMismatch,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    SizeMismatch,
+)
+from depot.settings import MiB, Settings
+from depot.uploads.digest import DigestClaim, DigestTracker
+from depot.uploads.models import UploadChunk, UploadSession, UploadStatus
+from depot.uploads.schemas import UploadView
+
+__all__ = ["MAX_PARTS", "MIN_CHUNK_SIZE", "UploadService", "record_blob"]
+
+log = logging.getLogger(__name__)
+
+# S3 allows at most 10,000 parts per multipart upload, each at least 5 MiB but the last.
+MAX_PARTS = 10_000
+MIN_CHUNK_SIZE = 5 * MiB
+MAX_CHUNK_SIZE = 5 * 1024 * MiB
+# How long completion waits for a chunk request that is still advancing the digest.
+_DIGEST_WAIT_SECONDS = 30.0
+
+
+def record_blob(db: Session, info: BlobInfo) -> None:
+    """Insert or touch the row of a blob, so gc spares it for its grace period.
+
+    Call it before the bytes land at their address: gc deletes bytes while it
+    holds the row, so a touch that waits for gc sees the row gone and the bytes
+    are then written again.
+    """
+    now = utcnow()
+    values = {"sha256": info.sha256, "size": info.size, "created_at": now, "touched_at": now}
+    upsert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = upsert(Blob).values(**values)
+    db.execute(
+        statement.on_conflict_do_update(index_elements=["sha256"], set_={"touched_at": now})
+    )
+
+
+class UploadService:
+    """Upload sessions over one metadata database and one blob store.
+
+    Args:
+        database: where sessions and chunks are recorded.
+        store: where the bytes go.
+        settings: chunk size, size limit and expiry.
+        tracker: in-process digest state; one per server process.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        store: BlobStore,
+        settings: Settings,
+        tracker: DigestTracker | None = None,
+    ) -> None:
+        self.database = database
+        self.store = store
+        self.settings = settings
+        self.tracker = tracker or DigestTracker()
+        self._writing: set[tuple[str, int]] = set()
+        self._writing_lock = threading.Lock()
+
+    # -- start --------------------------------------------------------------------------
+
+    def start_upload(
+        self,
+        *,
+        space_id: int | None,
+        created_by_id: int | None,
+        size: int | None = None,
+        sha256: str | None = None,
+        chunk_size: int | None = None,
+        free_parts: bool = False,
+        expires_in: int | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> UploadView:
+        """Open a session.
+
+        Args:
+            space_id: the space whose editors may use the session.
+            created_by_id: the user opening it.
+            size: total bytes, if known. Unknown sizes imply free-sized parts.
+            sha256: the digest the bytes must have, if known now.
+            chunk_size: a chunk size the client asks for; the server chooses otherwise.
+            free_parts: accept parts of any size (S3-style multipart) instead of fixed chunks.
+            expires_in: seconds until the session expires; the configured default otherwise.
+            context: what the calling surface wants to keep with the session.
+
+        Raises:
+            Invalid: a value is out of range.
+            PayloadTooLarge: ``size`` exceeds the configured maximum.
+        """
+        if size is not None:
+            if size < 0:
+                raise Invalid("size must not be negative", loc=("body", "size"))
+            self._check_total(size)
+        expected = check_sha256(sha256, loc=("body", "sha256")) if sha256 else None
+        chosen = None if (free_parts or size is None) else self._choose_chunk_size(size, chunk_size)
+        if expires_in is not None and not 60 <= expires_in <= 7 * 24 * 3600:
+            raise Invalid("expires_in must be between 60 and 604800 seconds")
+        lifetime = expires_in or self.settings.upload_expiry_seconds
+        session_id = uuid.uuid4()
+        token = self.store.start_staging(str(session_id))
+        now = utcnow()
+        with self.database.write() as db:
+            row = UploadSession(
+                id=session_id,
+                space_id=space_id,
+                created_by_id=created_by_id,
+                expected_size=size,
+                expected_sha256=expected,
+                chunk_size=chosen,
+                status=UploadStatus.INITIALIZED,
+                storage_token=token,
+                context=dict(context or {}),
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(seconds=lifetime),
+            )
+            db.add(row)
+            db.flush()
+            return self._view(row, [])
+
+    def _choose_chunk_size(self, size: int, requested: int | None) -> int:
+        if requested is not None:
+            if requested <= 0:
+                raise Invalid("chunk_size must be positive", loc=("body", "chunk_size"))
+            if requested < MIN_CHUNK_SIZE and requested < size:
+                raise Invalid(
+                    f"chunk_size must be at least {MIN_CHUNK_SIZE} bytes unless one chunk holds"
+                    " the whole file",
+                    loc=("body", "chunk_size"),
+                )
+            if requested > MAX_CHUNK_SIZE:
+                raise Invalid(f"chunk_size must be at most {MAX_CHUNK_SIZE} bytes",
+                              loc=("body", "chunk_size"))
+            chosen = requested
+        else:
+            chosen = self.settings.upload_chunk_size
+        # Keep within the part count an S3 multipart upload allows.
+        floor = math.ceil(math.ceil(size / MAX_PARTS) / MiB) * MiB
+        return max(chosen, floor)
+
+    def _check_total(self, size: int) -> None:
+        if size > self.settings.upload_max_size:
+            raise PayloadTooLarge(
+                f"{size} bytes exceed the upload limit of {self.settings.upload_max_size}"
+            )
+
+    # -- status -------------------------------------------------------------------------
+
+    def get_upload(self, session_id: uuid.UUID) -> UploadView:
+        """The session and the chunks it has received.
+
+        Raises:
+            NotFound: no such session.
+        """
+        with self.database.read() as db:
+            row = self._load(db, session_id)
+            return self._view(row, self._chunks(db, session_id))
+
+    # -- chunks -------------------------------------------------------------------------
+
+    def receive_chunk(
+        self,
+        session_id: uuid.UUID,
+        index: int,
+        body: Iterable[bytes],
+        *,
+        content_length: int | None = None,
+    ) -> UploadView:
+        """Stream one chunk to storage and record it.
+
+        Re-sending a chunk replaces it. With fixed chunks, every chunk but the
+        last must be exactly ``chunk_size`` bytes and the last the remainder.
+
+        Args:
+            index: zero-based chunk index.
+            body: the chunk's bytes, in blocks of any size.
+            content_length: the length the client declared, checked before reading.
+
+        Raises:
+            NotFound: no such session.
+            Invalid: the session no longer takes chunks, or the index is out of range.
+            SizeMismatch: the chunk has the wrong length; it is not recorded.
+            Conflict: the same chunk is being received by another request right now.
+        """
+        key = str(session_id)
+        with self.database.read() as db:
+            row = self._load(db, session_id)
+            self._check_open(row)
+            expected_size, offset = self._chunk_bounds(row, index)
+            already = db.get(UploadChunk, (session_id, index)) is not None
+        if content_length is not None and expected_size is not None and (
+            content_length != expected_size
+        ):
+            raise SizeMismatch(
+                f"chunk {index} must be {expected_size} bytes, the request declares {content_length}"
+            )
+        limit = expected_size if expected_size is not None else self._part_limit()
+        with self._guard(key, index):
+            if already:
+                # Forget the old copy before overwriting it: a rewrite that fails half-way
+                # must leave the chunk missing, never recorded with bytes it no longer has.
+                with self.database.write() as db:
+                    db.execute(
+                        delete(UploadChunk).where(
+                            UploadChunk.session_id == session_id, UploadChunk.index == index
+                        )
+                    )
+            claim = self.tracker.claim(key, index=index)
+            meter = Meter(
+                body,
+                hasher=claim.hasher if claim else None,
+                limit=limit,
+                limit_error=SizeMismatch if expected_size is not None else PayloadTooLarge,
+            )
+            try:
+                part = self.store.write_part(key, row.storage_token, index, meter, offset=offset)
+                if expected_size is not None and part.size != expected_size:
+                    raise SizeMismatch(
+                        f"chunk {index} must be {expected_size} bytes, received {part.size}"
+                    )
+                self._record_chunk(session_id, part)
+            except BaseException:
+                if claim is not None:
+                    self.tracker.release(claim, keep=False)
+                raise
+            if claim is not None:
+                claim.hashed(part.etag)
+                self.tracker.release(claim, keep=True)
+        self._advance_digest(session_id, row.storage_token)
+        return self.get_upload(session_id)
+
+    def _part_limit(self) -> int:
+        return min(MAX_CHUNK_SIZE, self.settings.upload_max_size)
+
+    def _chunk_bounds(self, row: UploadSession, index: int) -> tuple[int | None, int | None]:
+        """Expected size and offset of chunk ``index``; ``None`` for free-sized parts."""
+        if index < 0:
+            raise Invalid("chunk index must not be negative", loc=("path", "chunk_index"))
+        if row.chunk_size is None:
+            if index >= MAX_PARTS:
+                raise Invalid(f"part index must be below {MAX_PARTS}", loc=("path", "chunk_index"))
+            return None, None
+        total = row.expected_size or 0
+        count = _chunk_count(total, row.chunk_size)
+        if index >= count:
+            raise Invalid(
+                f"chunk index {index} is out of range: this upload has {count} chunk(s),"
+                f" numbered 0 to {count - 1}",
+                loc=("path", "chunk_index"),
+            )
+        offset = index * row.chunk_size
+        return min(row.chunk_size, total - offset), offset
+
+    def _record_chunk(self, session_id: uuid.UUID, part: StagedPart) -> None:
+        with self.database.write() as db:
+            row = self._load(db, session_id)
+            # The session may have been aborted or expired while the bytes travelled.
+            self._check_open(row)
+            db.execute(
+                delete(UploadChunk).where(
+                    UploadChunk.session_id == session_id, UploadChunk.index == part.index
+                )
+            )
+            db.add(UploadChunk(session_id=session_id, index=part.index, size=part.size,
+                               etag=part.etag, received_at=utcnow()))
+            if row.status == UploadStatus.INITIALIZED:
+                row.status = UploadStatus.UPLOADING
+            row.updated_at = utcnow()
+
+    def _guard(self, key: str, index: int) -> _ChunkGuard:
+        return _ChunkGuard(self, (key, index))
+
+    def _advance_digest(self, session_id: uuid.UUID, token: str) -> None:
+        """Hash chunks that arrived ahead of the digest once the gap before them has closed."""
+        # Only a session whose digest this process already follows: state made here
+        # from nothing would read back chunks that another replica has hashed.
+        claim = self.tracker.claim(str(session_id))
+        if claim is None:
+            return
+        keep = False
+        try:
+            with self.database.read() as db:
+                ahead = self._parts(db, session_id, start=claim.next_index)
+            keep = self._hash_onwards(claim, ahead, token)
+        finally:
+            self.tracker.release(claim, keep=keep)
+
+    def _hash_onwards(
+        self, claim: DigestClaim, parts: Sequence[StagedPart], token: str
+    ) -> bool:
+        """Feed the contiguous run of stored parts from the claim's position into its hasher.
+
+        Whether the chunks hashed before are still the recorded ones is checked at completion.
+        """
+        run: list[StagedPart] = []
+        for part in parts:
+            if part.index < claim.next_index:
+                continue
+            if part.index != claim.next_index + len(run):
+                break
+            run.append(part)
+        for part in run:
+            for block in self.store.read_parts(claim.session_id, token, [part]):
+                claim.hasher.update(block)
+            claim.hashed(part.etag)
+        return bool(run)
+
+    # -- complete -----------------------------------------------------------------------
+
+    def complete_upload(self, session_id: uuid.UUID, *, sha256: str | None = None) -> UploadView:
+        """Check and commit the session's bytes as a blob.
+
+        Completing a completed session again returns it unchanged (if the digest agrees).
+
+        Args:
+            sha256: the digest the bytes must have, if not given at the start.
+
+        Raises:
+            NotFound: no such session.
+            Invalid: chunks are missing, or the session has failed or expired.
+            SizeMismatch, DigestMismatch: the bytes are not what was announced; the
+                session is marked failed and nothing is stored.
+            Conflict: another request is completing the session right now.
+        """
+        given = check_sha256(sha256, loc=("body", "sha256")) if sha256 else None
+        with self.database.read() as db:
+            row = self._load(db, session_id)
+            if row.status == UploadStatus.COMPLETED:
+                if given and row.blob_sha256 != given:
+                    raise DigestMismatch(
+                        f"sha256 mismatch: the upload completed as {row.blob_sha256}"
+                    )
+                return self._view(row, self._chunks(db, session_id))
+            self._check_open(row)
+            if given and row.expected_sha256 and given != row.expected_sha256:
+                raise Invalid(
+                    "sha256 differs from the one given when the upload started",
+                    loc=("body", "sha256"),
+                )
+            expected = given or row.expected_sha256
+            parts = self._parts(db, session_id)
+        self._check_complete(row, parts)
+        total = sum(part.size for part in parts)
+        self._claim_completion(session_id)
+        try:
+            if row.expected_size is not None and total != row.expected_size:
+                raise SizeMismatch(f"expected {row.expected_size} bytes, received {total}")
+            self._check_total(total)
+            digest = self._finish_digest(session_id, row.storage_token, parts)
+            verify(sha256=expected, size=None, actual_sha256=digest, actual_size=total)
+        except (SizeMismatch, DigestMismatch) as exc:
+            self._fail(session_id, row.storage_token, exc.message)
+            raise
+        except BaseException:
+            self._reopen(session_id)
+            raise
+        try:
+            with self.database.write() as db:
+                record_blob(db, BlobInfo(digest, total))
+            info = self.store.commit_staging(str(session_id), row.storage_token, parts, digest)
+            with self.database.write() as db:
+                done = self._load(db, session_id)
+                done.status = UploadStatus.COMPLETED
+                done.blob_sha256 = info.sha256
+                done.size = info.size
+                done.completed_at = done.updated_at = utcnow()
+                db.flush()
+                view = self._view(done, self._chunks(db, session_id))
+        except BaseException:
+            self._reopen(session_id)
+            raise
+        self.tracker.forget(str(session_id))
+        return view
+
+    def _check_complete(self, row: UploadSession, parts: Sequence[StagedPart]) -> None:
+        have = [part.index for part in parts]
+        if row.chunk_size is not None:
+            count = _chunk_count(row.expected_size or 0, row.chunk_size)
+            missing = sorted(set(range(count)) - set(have))
+            if missing and row.expected_size != 0:
+                shown = ", ".join(str(index) for index in missing[:20])
+                more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+                raise Invalid(f"upload is missing chunk(s) {shown}{more}")
+        elif have != list(range(len(have))):
+            gaps = sorted(set(range(max(have) + 1)) - set(have))
+            raise Invalid(f"upload is missing part(s) {', '.join(map(str, gaps[:20]))}")
+        elif not have and row.expected_size not in (0, None):
+            raise Invalid("upload has received no parts")
+
+    def _claim_completion(self, session_id: uuid.UUID) -> None:
+        with self.database.write() as db:
+            claimed = db.execute(
+                update(UploadSession)
+                .where(
+                    UploadSession.id == session_id,
+                    UploadSession.status.in_([UploadStatus.INITIALIZED, UploadStatus.UPLOADING]),
+                )
+                .values(status=UploadStatus.COMPLETING, updated_at=utcnow())
+            ).rowcount
+        if claimed != 1:
+            raise Conflict("the upload is being completed by another request")
+
+    def _finish_digest(
+        self, session_id: uuid.UUID, token: str, parts: Sequence[StagedPart]
+    ) -> str:
+        key = str(session_id)
+        claim = self.tracker.claim(key, wait=_DIGEST_WAIT_SECONDS)
+        try:
+            if claim is None or not claim.matches([part.etag for part in parts]):
+                # No trustworthy running digest here: read the whole blob once.
+                hasher = hashlib.sha256()
+                for block in self.store.read_parts(key, token, parts):
+                    hasher.update(block)
+                return str(hasher.hexdigest())
+            self._hash_onwards(claim, parts, token)
+            return str(claim.hasher.hexdigest())
+        finally:
+            if claim is not None:
+                self.tracker.release(claim, keep=False)
+
+    def _fail(self, session_id: uuid.UUID, token: str, message: str) -> None:
+        with self.database.write() as db:
+            row = self._load(db, session_id)
+            row.status = UploadStatus.FAILED
+            row.error = message
+            row.updated_at = utcnow()
+        self.store.abort_staging(str(session_id), token)
+        self.tracker.forget(str(session_id))
+
+    def _reopen(self, session_id: uuid.UUID) -> None:
+        with self.database.write() as db:
+            db.execute(
+                update(UploadSession)
+                .where(
+                    UploadSession.id == session_id,
+                    UploadSession.status == UploadStatus.COMPLETING,
+                )
+                .values(status=UploadStatus.UPLOADING, updated_at=utcnow())
+            )
+
+    # -- abort and expire ---------------------------------------------------------------
+
+    def abort_upload(self, session_id: uuid.UUID) -> UploadView:
+        """Give up on a session and drop its staged bytes. Aborting twice does nothing.
+
+        Raises:
+            NotFound: no such session.
+            Invalid: the session is already completed.
+        """
+        with self.database.write() as db:
+            row = self._load(db, session_id)
+            if row.status == UploadStatus.COMPLETED:
+                raise Invalid("a completed upload cannot be aborted")
+            if row.status != UploadStatus.ABORTED:
+                row.status = UploadStatus.ABORTED
+                row.updated_at = utcnow()
+            token = row.storage_token
+        self.store.abort_staging(str(session_id), token)
+        self.tracker.forget(str(session_id))
+        return self.get_upload(session_id)
+
+    def expire_session(self, db: Session, row: UploadSession) -> None:
+        """Mark one open session expired and drop its bytes (called by the sweeper)."""
+        row.status = UploadStatus.EXPIRED
+        row.updated_at = utcnow()
+        db.flush()
+        self.store.abort_staging(str(row.id), row.storage_token)
+        self.tracker.forget(str(row.id))
+
+    # -- single shot --------------------------------------------------------------------
+
+    def upload_blob(
+        self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None
+    ) -> BlobInfo:
+        """Store a whole stream at once (one part, no session row) and record its blob.
+
+        Raises:
+            DigestMismatch, SizeMismatch: nothing is stored.
+            PayloadTooLarge: ``size`` exceeds the configured maximum.
+        """
+        if size is not None:
+            self._check_total(size)
+        capped = Meter(chunks, limit=self.settings.upload_max_size, limit_error=PayloadTooLarge)
+        info = self.store.put(capped, sha256=sha256, size=size)
+        with self.database.write() as db:
+            record_blob(db, info)
+        return info
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _load(self, db: Session, session_id: uuid.UUID) -> UploadSession:
+        row = db.get(UploadSession, session_id)
+        if row is None:
+            raise NotFound(f"upload session {session_id} not found")
+        return row
+
+    def _check_open(self, row: UploadSession) -> None:
+        status = UploadStatus(row.status)
+        if status in (UploadStatus.INITIALIZED, UploadStatus.UPLOADING) and row.expires_at <= utcnow():
+            raise Invalid(f"upload session expired at {row.expires_at.isoformat()}")
+        if status == UploadStatus.COMPLETING:
+            raise Conflict("the upload is being completed")
+        if not status.is_open:
+            detail = f": {row.error}" if row.error else ""
+            raise Invalid(f"upload session is {status.value}{detail}")
+
+    def _chunks(self, db: Session, session_id: uuid.UUID, start: int = 0) -> list[UploadChunk]:
+        return list(
+            db.scalars(
+                select(UploadChunk)
+                .where(UploadChunk.session_id == session_id, UploadChunk.index >= start)
+                .order_by(UploadChunk.index)
+            )
+        )
+
+    def _parts(self, db: Session, session_id: uuid.UUID, start: int = 0) -> list[StagedPart]:
+        row = self._load(db, session_id)
+        return [
+            StagedPart(
+                index=chunk.index,
+                size=chunk.size,
+                etag=chunk.etag,
+                offset=None if row.chunk_size is None else chunk.index * row.chunk_size,
+            )
+            for chunk in self._chunks(db, session_id, start=start)
+        ]
+
+    def _view(self, row: UploadSession, chunks: Sequence[UploadChunk]) -> UploadView:
+        count = (
+            _chunk_count(row.expected_size or 0, row.chunk_size)
+            if row.chunk_size is not None
+            else None
+        )
+        return UploadView(
+            id=row.id,
+            space_id=row.space_id,
+            created_by_id=row.created_by_id,
+            status=row.status,
+            expected_size=row.expected_size,
+            expected_sha256=row.expected_sha256,
+            chunk_size=row.chunk_size,
+            chunk_count=count,
+            received_bytes=sum(chunk.size for chunk in chunks),
+            received_chunks=[chunk.index for chunk in chunks],
+            blob_sha256=row.blob_sha256,
+            size=row.size,
+            error=row.error,
+            context=dict(row.context or {}),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            expires_at=row.expires_at,
+            completed_at=row.completed_at,
+            etags={chunk.index: chunk.etag for chunk in chunks},
+        )
+
+
+def _chunk_count(size: int, chunk_size: int) -> int:
+    """Chunks a fixed-size session needs: at least one, so an empty file is one empty chunk."""
+    return max(1, math.ceil(size / chunk_size))
+
+
+class _ChunkGuard:
+    """Refuses a second request for the same chunk while the first is still writing it."""
+
+    def __init__(self, service: UploadService, key: tuple[str, int]) -> None:
+        self._service = service
+        self._key = key
+
+    def __enter__(self) -> None:
+        with self._service._writing_lock:
+            if self._key in self._service._writing:
+                raise Conflict(f"chunk {self._key[1]} is already being received")
+            self._service._writing.add(self._key)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._service._writing_lock:
+            self._service._writing.discard(self._key)
