@@ -320,6 +320,18 @@ def client_main(job: dict) -> None:
 
 
 # ---------------------------------------------------------------------------- benchmark
+# key -> client job; every run of a figure visits all stacks in turn (round-robin), so the
+# slow drifts of a shared VM (disk, host page faults) hit every stack alike
+MEASURES = {
+    "null": {"op": "raw", "method": "POST", "path": "/null"},
+    "null_httpx": {"op": "httpx", "path": "/null"},
+    "file_inline": {"op": "raw", "method": "POST", "path": "/upload/inline"},
+    "file_thread": {"op": "raw", "method": "POST", "path": "/upload/thread"},
+    "download": {"op": "raw", "method": "GET", "path": "/download"},
+    "download-1m": {"op": "raw", "method": "GET", "path": "/download?chunk=1m"},
+}
+
+
 class Bench:
     def __init__(self, args, data_dir: Path):
         self.size, self.runs, self.args, self.data_dir = (
@@ -341,84 +353,85 @@ class Bench:
             raise RuntimeError(res.stderr.decode()[-500:])
         return json.loads(res.stdout)
 
-    def mbps(self, check=None, settle=False, **job) -> dict:
-        runs, excl = [], []  # excl: MB/s without the server's fsync+rename time
+    def transfer(self, key: str, name: str, port: int, rec: dict) -> None:
+        """One run of figure `key` against one stack; appends to / marks errors in `rec`."""
+        job = dict(MEASURES[key], port=port)
+        if job.get("method") != "GET":
+            job["size"] = self.size
+        if key.startswith("file"):
+            settle_disk(self.data_dir)
         try:
-            for _ in range(self.runs):
-                if settle:
-                    settle_disk(self.data_dir)
-                r = self.client(**job)
-                assert r["status"] == 200, r
-                body = check(json.loads(r["body"])) if check else {}
-                runs.append(r["bytes"] / r["seconds"] / 1e6)
-                if "fsync_s" in body:
-                    excl.append(r["bytes"] / (r["seconds"] - body["fsync_s"]) / 1e6)
+            r = self.client(**job)
+            assert r["status"] == 200, r
+            body = json.loads(r["body"]) if "size" in job and name != "raw-tcp-sink" else {}
+            assert body.get("bytes", r["bytes"]) == self.size == r["bytes"], (body, r["bytes"])
+            assert body.get("sha256", self.expected_sha) == self.expected_sha, body
         except Exception as exc:  # keep going: a failure is a result too
-            return {"mbps": "ERR", "error": repr(exc)[-300:]}
-        out = {"mbps": round(statistics.median(runs), 1), "runs": [round(x, 1) for x in runs]}
-        return out | ({"excl_fsync_mbps": round(statistics.median(excl), 1)} if excl else {})
+            rec["error"] = repr(exc)[-300:]
+            return
+        rec.setdefault("runs", []).append(round(r["bytes"] / r["seconds"] / 1e6, 1))
+        if "chunks" in body:
+            rec.setdefault("chunk_kib", []).append(round(self.size / body["chunks"] / 1024, 1))
+        if "fsync_s" in body:  # the same transfer without the server's fsync + rename
+            excl = r["bytes"] / (r["seconds"] - body["fsync_s"]) / 1e6
+            rec.setdefault("excl_fsync", []).append(round(excl, 1))
 
-    def small_rps(self, port: int) -> dict:
-        url, secs, rps = f"http://{HOST}:{port}/small", self.args.rps_seconds, []
+    def small_rps(self, port: int, secs: int) -> float:
         if not shutil.which("wrk"):
-            rps = [
-                self.client(op="loadgen", port=port, seconds=secs)["rps"] for _ in range(self.runs)
-            ]
-            return {"rps": round(statistics.median(rps)), "runs": rps, "tool": "python asyncio"}
-        subprocess.run(["wrk", "-t1", "-c8", "-d1s", url], capture_output=True)  # warm-up
+            return self.client(op="loadgen", port=port, seconds=secs)["rps"]
+        cmd = ["wrk", "-t1", "-c8", f"-d{secs}s", f"http://{HOST}:{port}/small"]
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        assert "Non-2xx" not in out and "Socket errors" not in out, out
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+
+    def run(self, servers: dict[str, ServerProc]) -> dict:
+        res: dict = {name: {"spec": STACKS[name]} for name in servers}
+        time.sleep(1)
+        for name, srv in servers.items():
+            res[name].update(rss_idle_mib=srv.rss_mib(), **srv.info)
+        for key in MEASURES:
+            print(f"... {key}", file=sys.stderr, flush=True)
+            if key == "file_inline":
+                for srv in servers.values():
+                    srv.reset_peak()
+            for _ in range(self.runs):
+                for name, srv in servers.items():
+                    rec = res[name].setdefault(key, {})
+                    if "error" not in rec and (key == "null" or name != "raw-tcp-sink"):
+                        self.transfer(key, name, srv.port, rec)
+            if key == "file_thread":
+                for name, srv in servers.items():
+                    res[name]["rss_peak_file_mib"] = srv.rss_mib("VmHWM")
+        print("... small requests", file=sys.stderr, flush=True)
+        for name, srv in servers.items():  # warm-up
+            with contextlib.suppress(Exception):
+                name == "raw-tcp-sink" or self.small_rps(srv.port, 1)
         for _ in range(self.runs):
-            cmd = ["wrk", "-t1", "-c8", f"-d{secs}s", url]
-            out = subprocess.run(cmd, capture_output=True, text=True).stdout
-            assert "Non-2xx" not in out and "Socket errors" not in out, out
-            rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]))
-        return {"rps": round(statistics.median(rps)), "runs": rps, "tool": "wrk -t1 -c8"}
-
-    def stack(self, name: str, settings: dict) -> dict:
-        srv, res = ServerProc(name, settings), {"spec": STACKS[name]}
-        up, chunks = {"op": "raw", "port": srv.port, "method": "POST", "size": self.size}, []
-
-        def check_null(body):
-            assert body["bytes"] == self.size, body
-            chunks.append(body["chunks"])
-            return body
-
-        def check_file(body):
-            assert body["bytes"] == self.size and body["sha256"] == self.expected_sha, body
-            return body
-
-        try:
-            if name == "raw-tcp-sink":
-                res["null"] = self.mbps(path="/", **up)
-                return res
-            time.sleep(1)
-            res.update(rss_idle_mib=srv.rss_mib(), **srv.info)
-            res["null"] = self.mbps(check_null, path="/null", **up)
-            res["null"]["avg_chunk_kib"] = round(self.size / statistics.median(chunks) / 1024, 1)
-            res["null_httpx"] = self.mbps(
-                check_null, op="httpx", port=srv.port, path="/null", size=self.size
-            )
-            srv.reset_peak()
-            for mode in ("inline", "thread"):
-                res[f"file_{mode}"] = self.mbps(check_file, True, path=f"/upload/{mode}", **up)
-            res["rss_peak_file_mib"] = srv.rss_mib("VmHWM")
-            for key, path in (("download", "/download"), ("download-1m", "/download?chunk=1m")):
-                res[key] = self.mbps(op="raw", port=srv.port, method="GET", path=path)
-            try:
-                res["small"] = self.small_rps(srv.port)
-            except Exception as exc:
-                res["small"] = {"rps": "ERR", "error": repr(exc)[-300:]}
-        finally:
-            res.update(srv.stop())
+            for name, srv in servers.items():
+                rec = res[name].setdefault("small", {})
+                if name != "raw-tcp-sink" and "error" not in rec:
+                    try:
+                        rps = self.small_rps(srv.port, self.args.rps_seconds)
+                        rec.setdefault("runs", []).append(rps)
+                    except Exception as exc:
+                        rec["error"] = repr(exc)[-300:]
+        for r in res.values():  # medians
+            for k, rec in list(r.items()):
+                if isinstance(rec, dict) and rec.get("runs") and "error" not in rec:
+                    rec["median"] = round(statistics.median(rec["runs"]), 1)
+                    for extra in ("chunk_kib", "excl_fsync"):
+                        if extra in rec:
+                            rec[extra + "_median"] = round(statistics.median(rec[extra]), 1)
+                elif rec == {}:
+                    del r[k]
         return res
 
 
 def settle_disk(data_dir: Path) -> None:
-    """Drop earlier outputs and flush, so that every file-writing run starts alike (without
-    this, page-cache writes behind a pending unlink/writeback vary 5x on a VM disk)."""
+    """Drop earlier outputs and flush dirty pages, so file-writing runs start alike."""
     for p in [*data_dir.glob("upload-*.bin"), data_dir / "pipeline.bin"]:
         p.unlink(missing_ok=True)
     os.sync()
-    time.sleep(1)
 
 
 def pipeline(src: Path, dst_dir: Path, cold: bool) -> float:
@@ -455,8 +468,8 @@ def main() -> None:
         return client_main(json.loads(args.client))
 
     tmp = Path(tempfile.mkdtemp(prefix="depot-bench-", dir="/tmp"))
-    bench, t_start = Bench(args, tmp), time.monotonic()
-    results: dict = {"size_mib": args.size_mib, "runs": args.runs, "python": sys.version.split()[0]}
+    bench, t_start, servers = Bench(args, tmp), time.monotonic(), {}
+    results: dict = {"size_mib": args.size_mib, "runs": args.runs, "rps_seconds": args.rps_seconds}
     try:
         src = tmp / "download.bin"
         with open(src, "wb") as f:
@@ -465,12 +478,15 @@ def main() -> None:
             os.fsync(f.fileno())
         for kind in ("hot", "cold"):
             runs = [pipeline(src, tmp, kind == "cold") for _ in range(args.runs)]
-            results[f"pipeline_{kind}"] = {"mbps": statistics.median(runs), "runs": runs}
-        settings, results["stacks"] = {"data_dir": str(tmp), "download_file": str(src)}, {}
-        for name in args.stacks.split(","):
-            print(f"... {name}", file=sys.stderr, flush=True)
-            results["stacks"][name] = bench.stack(name, settings)
+            results[f"pipeline_{kind}"] = {"median": statistics.median(runs), "runs": runs}
+        settings = {"data_dir": str(tmp), "download_file": str(src)}
+        for name in args.stacks.split(","):  # all stacks stay up, idle when not measured
+            servers[name] = ServerProc(name, settings)
+        results["stacks"] = bench.run(servers)
     finally:
+        for name, srv in servers.items():
+            stopped = srv.stop()
+            results.get("stacks", {}).get(name, {}).update(stopped)
         shutil.rmtree(tmp, ignore_errors=True)
     results["wall_seconds"] = round(time.monotonic() - t_start)
     Path(__file__).with_name("server_stack.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -479,26 +495,29 @@ def main() -> None:
 
 def print_table(results: dict) -> None:
     cols = {"null": "null", "null_httpx": "null/httpx", "file_inline": "file inline",
-            "file_thread": "file thread", "download": "dl 64K", "download-1m": "dl 1M"}  # fmt: skip
-    hot, cold = results["pipeline_hot"]["mbps"], results["pipeline_cold"]["mbps"]
+            "file_thread": "file thread", "download": "dl 64K", "download-1m": "dl 1M",
+            "small": "req/s"}  # fmt: skip
+    hot, cold = results["pipeline_hot"]["median"], results["pipeline_cold"]["median"]
     print(f"\nMB/s, median of {results['runs']}, {results['size_mib']} MiB bodies; "
           f"pipeline limit (read+sha256+write+fsync): hot {hot}, cold {cold} MB/s")  # fmt: skip
     print(f"{'stack':17}" + "".join(f"{h:>12}" for h in cols.values())
-          + "    req/s rss idle rss peak chunkKiB pathsend SIGTERM")  # fmt: skip
+          + " rss idle rss peak chunkKiB pathsend SIGTERM")  # fmt: skip
     for name, r in results["stacks"].items():
-        cells = [r[k]["mbps"] if k in r else "-" for k in cols]
-        for i, k in ((2, "file_inline"), (3, "file_thread")):
-            if "excl_fsync_mbps" in r.get(k, {}):
-                cells[i] = f"{cells[i]:.0f}/{r[k]['excl_fsync_mbps']:.0f}"
-        row = f"{name:17}" + "".join(f"{c:>12}" for c in cells)
-        row += f"{r['small']['rps'] if 'small' in r else '-':>9}"
-        row += f"{r.get('rss_idle_mib', '-'):>9}{r.get('rss_peak_file_mib', '-'):>9}"
-        row += f"{r['null'].get('avg_chunk_kib', '-'):>9} "
-        row += f"{'http.response.pathsend' in r.get('extensions', [])!s:8} "
-        print(row + f"{r['sigterm_exit']}/{r['lifespan_shutdown_ran']}")
-    tool = next((r["small"]["tool"] for r in results["stacks"].values() if "small" in r), "-")
-    print(f"file: MB/s incl./excl. the server's fsync; "
-          f"req/s: {tool}, 8 keep-alive conns; rss: MiB, whole process tree; chunkKiB: mean "
+        cells = []
+        for k in cols:
+            rec = r.get(k, {})
+            cell = "ERR" if "error" in rec else rec.get("median", "-")
+            if "excl_fsync_median" in rec:
+                cell = f"{cell:.0f}/{rec['excl_fsync_median']:.0f}"
+            cells.append(f"{cell:>12}")
+        ext = "http.response.pathsend" in r.get("extensions", [])
+        chunk = r["null"].get("chunk_kib_median", "-")
+        print(f"{name:17}{''.join(cells)}{r.get('rss_idle_mib', '-'):>9}"
+              f"{r.get('rss_peak_file_mib', '-'):>9}{chunk:>9} {ext!s:8} "
+              f"{r.get('sigterm_exit')}/{r.get('lifespan_shutdown_ran')}")  # fmt: skip
+    tool = "wrk -t1 -c8" if shutil.which("wrk") else "python asyncio"
+    print(f"file: MB/s incl./excl. the server's fsync; req/s: {tool}, 8 keep-alive conns, "
+          f"{results.get('rps_seconds')} s; rss: MiB, whole process tree; chunkKiB: mean "
           f"request.stream() chunk; SIGTERM: exit code/lifespan shutdown ran; "
           f"wall {results['wall_seconds']} s")  # fmt: skip
 

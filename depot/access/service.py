@@ -16,12 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, false, or_, select, true
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from depot.access.models import ApiToken, Role, RoleBinding, Team, TeamMember, User
 from depot.catalog.models import Org, Space
-from depot.db.base import utcnow
+from depot.db.base import add_unique, utcnow
 from depot.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 
 __all__ = [
@@ -131,11 +130,7 @@ def create_user(
         is_service_account=is_service_account,
         created_at=utcnow(),
     )
-    db.add(user)
-    try:
-        db.flush()
-    except IntegrityError:
-        raise Conflict(f"user {username!r} already exists") from None
+    add_unique(db, user, f"user {username!r} already exists")
     return user
 
 
@@ -161,11 +156,7 @@ def create_team(db: Session, org: Org, slug: str, *, name: str | None = None) ->
     if not _TEAM_SLUG.match(slug):
         raise Invalid("team slug must be lowercase letters, digits and '-'", loc=("slug",))
     team = Team(org_id=org.id, slug=slug, name=name or slug, created_at=utcnow())
-    db.add(team)
-    try:
-        db.flush()
-    except IntegrityError:
-        raise Conflict(f"team {org.slug}/{slug} already exists") from None
+    add_unique(db, team, f"team {org.slug}/{slug} already exists")
     return team
 
 

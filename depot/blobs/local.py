@@ -12,9 +12,10 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from depot.blobs import layout
 from depot.blobs.meter import Meter, verify
@@ -39,6 +40,13 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _guarded(call: Callable[..., object], what: str, *args: Any) -> None:
+    try:
+        call(*args)
+    except OSError as exc:
+        raise _translate(exc, what) from exc
 
 
 def _translate(exc: OSError, what: str) -> Exception:
@@ -202,17 +210,18 @@ class LocalBlobStore:
         except FileNotFoundError:
             raise NotFound(f"upload {upload_id} has no staging area") from None
         size = 0
+        what = f"part {index} of upload {upload_id}"
         try:
             for block in chunks:
-                _write_all(fd, block, None if offset is None else offset + size)
+                # Only errors of our own writes are storage errors; the producer's
+                # (a dropped client, say) propagate unchanged.
+                _guarded(_write_all, what, fd, block, None if offset is None else offset + size)
                 size += len(block)
-            os.fdatasync(fd)
-        except BaseException as exc:
+            _guarded(os.fdatasync, what, fd)
+        except BaseException:
             os.close(fd)
             if offset is None:
                 os.unlink(path)
-            if isinstance(exc, OSError):
-                raise _translate(exc, f"part {index} of upload {upload_id}") from exc
             raise
         os.close(fd)
         if offset is None:

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from depot.access.service import Principal, visible_org_ids, visible_spaces
@@ -25,7 +24,7 @@ from depot.catalog.models import (
     Version,
     VersionStatus,
 )
-from depot.db.base import utcnow
+from depot.db.base import add_unique, utcnow
 from depot.errors import Conflict, Invalid, NotFound
 
 __all__ = [
@@ -74,11 +73,7 @@ def create_org(db: Session, slug: str, *, name: str | None = None) -> Org:
     """
     _check(_ORG_SLUG, slug, "org slug", "use 1-64 lowercase letters, digits and '-'")
     org = Org(slug=slug, name=name or slug, created_at=utcnow())
-    db.add(org)
-    try:
-        db.flush()
-    except IntegrityError:
-        raise Conflict(f"org {slug!r} already exists") from None
+    add_unique(db, org, f"org {slug!r} already exists")
     return org
 
 
@@ -117,11 +112,7 @@ def create_space(
     now = utcnow()
     space = Space(org_id=org.id, slug=slug, name=name or slug, description=description,
                   created_at=now, updated_at=now)
-    db.add(space)
-    try:
-        db.flush()
-    except IntegrityError:
-        raise Conflict(f"space {org.slug}/{slug} already exists") from None
+    add_unique(db, space, f"space {org.slug}/{slug} already exists")
     return space
 
 
@@ -181,11 +172,7 @@ def create_artifact(
         metadata_=dict(metadata or {}), created_by_id=created_by_id, created_at=now,
         updated_at=now,
     )
-    db.add(artifact)
-    try:
-        db.flush()
-    except IntegrityError:
-        raise Conflict(f"{space.slug} already has an artifact named {name!r}") from None
+    add_unique(db, artifact, f"{space.slug} already has an artifact named {name!r}")
     return artifact
 
 

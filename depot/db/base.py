@@ -9,10 +9,13 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Json", "UTCDateTime", "new_id", "utcnow"]
+from depot.errors import Conflict
+
+__all__ = ["Base", "Json", "UTCDateTime", "add_unique", "new_id", "utcnow"]
 
 # JSON everywhere, stored as JSONB on PostgreSQL.
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -67,3 +70,15 @@ class Base(DeclarativeBase):
     """Base class of every table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def add_unique(db: Session, row: Base, conflict: str) -> None:
+    """Insert ``row``; if it breaks a unique constraint raise :class:`Conflict` with ``conflict``.
+
+    The insert runs in a savepoint, so the session stays usable after the conflict.
+    """
+    try:
+        with db.begin_nested():
+            db.add(row)
+    except IntegrityError:
+        raise Conflict(conflict) from None

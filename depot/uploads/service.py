@@ -172,9 +172,10 @@ class UploadService:
             chosen = requested
         else:
             chosen = self.settings.upload_chunk_size
-        # Keep within the part count an S3 multipart upload allows.
-        floor = math.ceil(math.ceil(size / MAX_PARTS) / MiB) * MiB
-        return max(chosen, floor)
+        if math.ceil(size / chosen) > MAX_PARTS:
+            # Keep within the part count an S3 multipart upload allows.
+            chosen = math.ceil(size / MAX_PARTS / MiB) * MiB
+        return chosen
 
     def _check_total(self, size: int) -> None:
         if size > self.settings.upload_max_size:
@@ -573,7 +574,7 @@ class UploadService:
             id=row.id,
             space_id=row.space_id,
             created_by_id=row.created_by_id,
-            status=row.status,
+            status=UploadStatus(row.status).value,
             expected_size=row.expected_size,
             expected_sha256=row.expected_sha256,
             chunk_size=row.chunk_size,

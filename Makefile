@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make serve` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve test install install-test lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+## Run Depot on the embedded default (./depot-data); prints the URL and, on first start, the admin token.
+serve: install
+	$(BIN)/depot serve
+
+## Install what the tests need and run the whole suite (SQLite and PostgreSQL).
+test: install-test
+	$(BIN)/ruff check depot tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: install-test
+	$(BIN)/ruff check depot tests
+
+typecheck: install-test
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
