@@ -334,12 +334,7 @@ MEASURES = {
 
 class Bench:
     def __init__(self, args, data_dir: Path):
-        self.size, self.runs, self.args, self.data_dir = (
-            args.size_mib * MiB,
-            args.runs,
-            args,
-            data_dir,
-        )
+        self.args, self.size, self.data_dir = args, args.size_mib * MiB, data_dir
         self.block_hex = os.urandom(1024).hex()  # client bodies repeat this random KiB
         h, block = hashlib.sha256(), bytes.fromhex(self.block_hex) * (MiB // 1024)
         for _ in range(args.size_mib):
@@ -353,14 +348,26 @@ class Bench:
             raise RuntimeError(res.stderr.decode()[-500:])
         return json.loads(res.stdout)
 
-    def transfer(self, key: str, name: str, port: int, rec: dict) -> None:
-        """One run of figure `key` against one stack; appends to / marks errors in `rec`."""
-        job = dict(MEASURES[key], port=port)
+    def small_rps(self, port: int) -> float:
+        secs = self.args.rps_seconds
+        if not shutil.which("wrk"):
+            return self.client(op="loadgen", port=port, seconds=secs)["rps"]
+        cmd = ["wrk", "-t1", "-c8", f"-d{secs}s", f"http://{HOST}:{port}/small"]
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        assert "Non-2xx" not in out and "Socket errors" not in out, out
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+
+    def once(self, key: str, name: str, port: int, rec: dict) -> None:
+        """One run of figure `key` against one stack, recorded in `rec`."""
+        job = dict(MEASURES.get(key, {}), port=port)
         if job.get("method") != "GET":
             job["size"] = self.size
         if key.startswith("file"):
             settle_disk(self.data_dir)
         try:
+            if key == "small":
+                rec.setdefault("runs", []).append(self.small_rps(port))
+                return
             r = self.client(**job)
             assert r["status"] == 200, r
             body = json.loads(r["body"]) if "size" in job and name != "raw-tcp-sink" else {}
@@ -376,54 +383,27 @@ class Bench:
             excl = r["bytes"] / (r["seconds"] - body["fsync_s"]) / 1e6
             rec.setdefault("excl_fsync", []).append(round(excl, 1))
 
-    def small_rps(self, port: int, secs: int) -> float:
-        if not shutil.which("wrk"):
-            return self.client(op="loadgen", port=port, seconds=secs)["rps"]
-        cmd = ["wrk", "-t1", "-c8", f"-d{secs}s", f"http://{HOST}:{port}/small"]
-        out = subprocess.run(cmd, capture_output=True, text=True).stdout
-        assert "Non-2xx" not in out and "Socket errors" not in out, out
-        return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
-
     def run(self, servers: dict[str, ServerProc]) -> dict:
+        """Every figure: runs x (all stacks in turn), then medians and peak RSS per figure."""
         res: dict = {name: {"spec": STACKS[name]} for name in servers}
         time.sleep(1)
         for name, srv in servers.items():
             res[name].update(rss_idle_mib=srv.rss_mib(), **srv.info)
-        for key in MEASURES:
+        for key in [*MEASURES, "small"]:
             print(f"... {key}", file=sys.stderr, flush=True)
-            if key == "file_inline":
-                for srv in servers.values():
-                    srv.reset_peak()
-            for _ in range(self.runs):
+            for srv in servers.values():
+                srv.reset_peak()
+            for _ in range(self.args.runs):
                 for name, srv in servers.items():
                     rec = res[name].setdefault(key, {})
                     if "error" not in rec and (key == "null" or name != "raw-tcp-sink"):
-                        self.transfer(key, name, srv.port, rec)
-            if key == "file_thread":
-                for name, srv in servers.items():
-                    res[name]["rss_peak_file_mib"] = srv.rss_mib("VmHWM")
-        print("... small requests", file=sys.stderr, flush=True)
-        for name, srv in servers.items():  # warm-up
-            with contextlib.suppress(Exception):
-                name == "raw-tcp-sink" or self.small_rps(srv.port, 1)
-        for _ in range(self.runs):
+                        self.once(key, name, srv.port, rec)
             for name, srv in servers.items():
-                rec = res[name].setdefault("small", {})
-                if name != "raw-tcp-sink" and "error" not in rec:
-                    try:
-                        rps = self.small_rps(srv.port, self.args.rps_seconds)
-                        rec.setdefault("runs", []).append(rps)
-                    except Exception as exc:
-                        rec["error"] = repr(exc)[-300:]
-        for r in res.values():  # medians
-            for k, rec in list(r.items()):
-                if isinstance(rec, dict) and rec.get("runs") and "error" not in rec:
-                    rec["median"] = round(statistics.median(rec["runs"]), 1)
-                    for extra in ("chunk_kib", "excl_fsync"):
-                        if extra in rec:
-                            rec[extra + "_median"] = round(statistics.median(rec[extra]), 1)
-                elif rec == {}:
-                    del r[k]
+                if rec := res[name].pop(key):
+                    res[name][key] = dict(rec, rss_peak_mib=srv.rss_mib("VmHWM"))
+                    for k in ("runs", "chunk_kib", "excl_fsync"):
+                        if k in rec and "error" not in rec:
+                            res[name][key][f"{k}_median"] = statistics.median(rec[k])
         return res
 
 
@@ -478,7 +458,7 @@ def main() -> None:
             os.fsync(f.fileno())
         for kind in ("hot", "cold"):
             runs = [pipeline(src, tmp, kind == "cold") for _ in range(args.runs)]
-            results[f"pipeline_{kind}"] = {"median": statistics.median(runs), "runs": runs}
+            results[f"pipeline_{kind}"] = {"runs": runs, "runs_median": statistics.median(runs)}
         settings = {"data_dir": str(tmp), "download_file": str(src)}
         for name in args.stacks.split(","):  # all stacks stay up, idle when not measured
             servers[name] = ServerProc(name, settings)
@@ -497,23 +477,25 @@ def print_table(results: dict) -> None:
     cols = {"null": "null", "null_httpx": "null/httpx", "file_inline": "file inline",
             "file_thread": "file thread", "download": "dl 64K", "download-1m": "dl 1M",
             "small": "req/s"}  # fmt: skip
-    hot, cold = results["pipeline_hot"]["median"], results["pipeline_cold"]["median"]
+    hot, cold = results["pipeline_hot"]["runs_median"], results["pipeline_cold"]["runs_median"]
     print(f"\nMB/s, median of {results['runs']}, {results['size_mib']} MiB bodies; "
           f"pipeline limit (read+sha256+write+fsync): hot {hot}, cold {cold} MB/s")  # fmt: skip
     print(f"{'stack':17}" + "".join(f"{h:>12}" for h in cols.values())
-          + " rss idle rss peak chunkKiB pathsend SIGTERM")  # fmt: skip
+          + " rss idle rss (b)  chunkKiB pathsend SIGTERM")  # fmt: skip
     for name, r in results["stacks"].items():
         cells = []
         for k in cols:
             rec = r.get(k, {})
-            cell = "ERR" if "error" in rec else rec.get("median", "-")
+            cell = "ERR" if "error" in rec else rec.get("runs_median", "-")
+            cell = f"{cell:.0f}" if k == "small" and isinstance(cell, float) else cell
             if "excl_fsync_median" in rec:
                 cell = f"{cell:.0f}/{rec['excl_fsync_median']:.0f}"
             cells.append(f"{cell:>12}")
         ext = "http.response.pathsend" in r.get("extensions", [])
         chunk = r["null"].get("chunk_kib_median", "-")
+        peak = max(r.get(k, {}).get("rss_peak_mib", 0) for k in ("file_inline", "file_thread"))
         print(f"{name:17}{''.join(cells)}{r.get('rss_idle_mib', '-'):>9}"
-              f"{r.get('rss_peak_file_mib', '-'):>9}{chunk:>9} {ext!s:8} "
+              f"{peak or '-':>9}{chunk:>9} {ext!s:8} "
               f"{r.get('sigterm_exit')}/{r.get('lifespan_shutdown_ran')}")  # fmt: skip
     tool = "wrk -t1 -c8" if shutil.which("wrk") else "python asyncio"
     print(f"file: MB/s incl./excl. the server's fsync; req/s: {tool}, 8 keep-alive conns, "

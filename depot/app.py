@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -21,8 +22,9 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, services: Services | None = None,
-               background_jobs: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, *, services: Services | None = None, background_jobs: bool = True
+) -> FastAPI:
     """Build the ASGI app.
 
     Args:
@@ -34,8 +36,9 @@ def create_app(settings: Settings, *, services: Services | None = None,
     svc = services or build_services(settings)
     runner = JobRunner(
         [
-            PeriodicJob("sweep-uploads", settings.sweep_interval_seconds,
-                        lambda: sweep_uploads(svc.uploads)),
+            PeriodicJob(
+                "sweep-uploads", settings.sweep_interval_seconds, lambda: sweep_uploads(svc.uploads)
+            ),
         ]
         if background_jobs
         else []

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     )
     database_url: str = Field(
         default="",
-        description="SQLAlchemy URL of the metadata database; empty means SQLite at DATA_DIR/depot.db.",
+        description=(
+            "SQLAlchemy URL of the metadata database; empty means SQLite at DATA_DIR/depot.db."
+        ),
     )
     storage_url: str = Field(
         default="",
@@ -62,7 +64,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="Port `depot serve` listens on.")
     server: Literal["granian", "uvicorn"] = Field(
         default="granian",
-        description="ASGI server that runs the app: granian (fastest measured) or uvicorn (httptools).",
+        description=(
+            "ASGI server that runs the app: granian (fastest measured) or uvicorn (httptools)."
+        ),
     )
     public_url: str | None = Field(
         default=None,

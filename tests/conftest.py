@@ -47,8 +47,11 @@ def postgres_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_DSN} is unreachable ({exc}); the DB-backed tests"
-                    " need it (deselect them with -m 'not postgres')", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_DSN} is unreachable ({exc}); the DB-backed tests"
+            " need it (deselect them with -m 'not postgres')",
+            pytrace=False,
+        )
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
@@ -70,8 +73,9 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 )
 def database_url(request: pytest.FixtureRequest) -> str:
     """The URL of a migrated database, once per engine."""
-    url: str = request.getfixturevalue(f"{request.param}_url" if request.param == "sqlite"
-                                       else "postgres_url")
+    url: str = request.getfixturevalue(
+        f"{request.param}_url" if request.param == "sqlite" else "postgres_url"
+    )
     database = open_database(url)
     upgrade(database)
     database.dispose()
@@ -115,8 +119,12 @@ def memory_store() -> MemoryBlobStore:
 
 @pytest.fixture
 def services(settings: Settings, database: Database, store: BlobStore) -> Services:
-    return Services(settings=settings, database=database, store=store,
-                    uploads=UploadService(database, store, settings))
+    return Services(
+        settings=settings,
+        database=database,
+        store=store,
+        uploads=UploadService(database, store, settings),
+    )
 
 
 @pytest.fixture

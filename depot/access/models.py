@@ -93,9 +93,7 @@ class RoleBinding(Base):
 
     __tablename__ = "role_bindings"
     __table_args__ = (
-        CheckConstraint(
-            "(user_id IS NULL) <> (team_id IS NULL)", name="one_principal"
-        ),
+        CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="one_principal"),
         CheckConstraint(
             "(CASE WHEN org_id IS NULL THEN 0 ELSE 1 END)"
             " + (CASE WHEN space_id IS NULL THEN 0 ELSE 1 END)"

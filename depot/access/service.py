@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from depot.access.models import ApiToken, Role, RoleBinding, Team, TeamMember, User
 from depot.catalog.models import Org, Space
-from depot.db.base import add_unique, utcnow
-from depot.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from depot.db.base import add_unique, affected_rows, utcnow
+from depot.errors import Forbidden, Invalid, NotFound, Unauthenticated
 
 __all__ = [
     "Grant",
@@ -274,9 +274,7 @@ def load_principal(db: Session, user: User) -> Principal:
             or_(RoleBinding.user_id == user.id, RoleBinding.team_id.in_(team_ids))
         )
     )
-    grants = tuple(
-        Grant(Role(b.role), b.org_id, b.space_id, b.artifact_id) for b in bindings
-    )
+    grants = tuple(Grant(Role(b.role), b.org_id, b.space_id, b.artifact_id) for b in bindings)
     return Principal(user.id, user.username, user.is_superuser, grants)
 
 
@@ -330,7 +328,11 @@ def _binding_filter(
 
 
 def grant_role(
-    db: Session, role: Role | str, scope: Scope, *, user: User | None = None,
+    db: Session,
+    role: Role | str,
+    scope: Scope,
+    *,
+    user: User | None = None,
     team: Team | None = None,
 ) -> RoleBinding:
     """Give ``user`` or ``team`` ``role`` on ``scope``, replacing the role they had there.
@@ -366,7 +368,7 @@ def revoke_role(
 ) -> bool:
     """Remove whatever role ``user`` or ``team`` holds on ``scope``. True if there was one."""
     where = _binding_filter(scope, user=user, team=team)
-    return bool(db.execute(delete(RoleBinding).where(*where)).rowcount)
+    return bool(affected_rows(db.execute(delete(RoleBinding).where(*where))))
 
 
 def list_grants(db: Session, principal: Principal) -> list[tuple[Role, str]]:

@@ -127,8 +127,9 @@ class LocalBlobStore:
             # Already stored: check the bytes without writing them a second time.
             for _ in meter:
                 pass
-            verify(sha256=expected, size=size, actual_sha256=meter.hexdigest(),
-                   actual_size=meter.size)
+            verify(
+                sha256=expected, size=size, actual_sha256=meter.hexdigest(), actual_size=meter.size
+            )
             return self._refresh(expected)
         upload_id = str(uuid.uuid4())
         self.start_staging(upload_id)
@@ -149,10 +150,7 @@ class LocalBlobStore:
         return self.stat(sha256)
 
     def delete(self, sha256: str) -> None:
-        try:
-            self._blob_path(sha256).unlink()
-        except FileNotFoundError:
-            pass
+        self._blob_path(sha256).unlink(missing_ok=True)
 
     def presigned_url(
         self,
@@ -288,7 +286,9 @@ class LocalBlobStore:
         out = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             for part in parts:
-                src = os.open(self._path(layout.upload_part_key(upload_id, part.index)), os.O_RDONLY)
+                src = os.open(
+                    self._path(layout.upload_part_key(upload_id, part.index)), os.O_RDONLY
+                )
                 try:
                     remaining = part.size
                     while remaining > 0:

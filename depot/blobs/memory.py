@@ -111,8 +111,9 @@ class MemoryBlobStore:
             if parts is None:
                 raise NotFound(f"upload {upload_id} has no staging area")
             parts[index] = (offset, data)
-        return StagedPart(index=index, size=len(data), etag=hashlib.md5(data).hexdigest(),
-                          offset=offset)
+        return StagedPart(
+            index=index, size=len(data), etag=hashlib.md5(data).hexdigest(), offset=offset
+        )
 
     def read_parts(
         self, upload_id: str, token: str, parts: Sequence[StagedPart]

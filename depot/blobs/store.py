@@ -144,7 +144,7 @@ class BlobStore(Protocol):
         ...
 
     def local_path(self, sha256: str) -> Path | None:
-        """The blob's path on a local filesystem, for ``sendfile``; ``None`` if not on local disk."""
+        """The blob's path on local disk, for ``sendfile``; ``None`` if it is not on local disk."""
         ...
 
     def iter_blobs(self) -> Iterator[BlobInfo]:

@@ -23,6 +23,7 @@ __all__ = [
     "VersionStatus",
 ]
 
+
 class ArtifactKind(StrEnum):
     """What an artifact holds."""
 

@@ -25,7 +25,7 @@ from depot.catalog.models import (
     VersionStatus,
 )
 from depot.db.base import add_unique, utcnow
-from depot.errors import Conflict, Invalid, NotFound
+from depot.errors import Invalid, NotFound
 
 __all__ = [
     "add_file",
@@ -107,11 +107,21 @@ def create_space(
         Invalid: the slug is not 1-100 letters, digits, '.', '-' or '_'.
         Conflict: the org already has a space with that slug.
     """
-    _check(_SPACE_SLUG, slug, "space slug",
-           "use 1-100 letters, digits, '.', '-' or '_', starting and ending with a letter or digit")
+    _check(
+        _SPACE_SLUG,
+        slug,
+        "space slug",
+        "use 1-100 letters, digits, '.', '-' or '_', starting and ending with a letter or digit",
+    )
     now = utcnow()
-    space = Space(org_id=org.id, slug=slug, name=name or slug, description=description,
-                  created_at=now, updated_at=now)
+    space = Space(
+        org_id=org.id,
+        slug=slug,
+        name=name or slug,
+        description=description,
+        created_at=now,
+        updated_at=now,
+    )
     add_unique(db, space, f"space {org.slug}/{slug} already exists")
     return space
 
@@ -123,9 +133,9 @@ def get_space(db: Session, org_slug: str, space_slug: str) -> Space:
         NotFound: no such org or space.
     """
     space = db.scalar(
-        select(Space).join(Org, Org.id == Space.org_id).where(
-            Org.slug == org_slug, Space.slug == space_slug
-        )
+        select(Space)
+        .join(Org, Org.id == Space.org_id)
+        .where(Org.slug == org_slug, Space.slug == space_slug)
     )
     if space is None:
         raise NotFound(f"space {org_slug}/{space_slug} not found")
@@ -159,8 +169,12 @@ def create_artifact(
         Invalid: bad name or kind.
         Conflict: the space already has an artifact with that name.
     """
-    _check(_ARTIFACT_NAME, name, "artifact name",
-           "use 1-256 letters, digits, '.', '-' or '_', not starting with '.' or '-'")
+    _check(
+        _ARTIFACT_NAME,
+        name,
+        "artifact name",
+        "use 1-256 letters, digits, '.', '-' or '_', not starting with '.' or '-'",
+    )
     try:
         kind = ArtifactKind(kind)
     except ValueError:
@@ -168,8 +182,13 @@ def create_artifact(
         raise Invalid(f"artifact kind must be one of {allowed}", loc=("kind",)) from None
     now = utcnow()
     artifact = Artifact(
-        space_id=space.id, name=name, kind=kind.value, description=description,
-        metadata_=dict(metadata or {}), created_by_id=created_by_id, created_at=now,
+        space_id=space.id,
+        name=name,
+        kind=kind.value,
+        description=description,
+        metadata_=dict(metadata or {}),
+        created_by_id=created_by_id,
+        created_at=now,
         updated_at=now,
     )
     add_unique(db, artifact, f"{space.slug} already has an artifact named {name!r}")
@@ -182,8 +201,9 @@ def get_artifact(db: Session, space: Space, name: str) -> Artifact:
     Raises:
         NotFound: no such artifact.
     """
-    artifact = db.scalar(select(Artifact).where(Artifact.space_id == space.id,
-                                                 Artifact.name == name))
+    artifact = db.scalar(
+        select(Artifact).where(Artifact.space_id == space.id, Artifact.name == name)
+    )
     if artifact is None:
         raise NotFound(f"artifact {space.slug}/{name} not found")
     return artifact
@@ -230,8 +250,9 @@ def finalize_version(db: Session, version: Version) -> Version:
         raise Invalid(f"version is {version.status}, only a staged version can be finalized")
     # Lock the lineage so two finalizations cannot take the same number.
     db.scalar(select(Artifact).where(Artifact.id == version.artifact_id).with_for_update())
-    latest = db.scalar(select(func.max(Version.number)).where(
-        Version.artifact_id == version.artifact_id))
+    latest = db.scalar(
+        select(func.max(Version.number)).where(Version.artifact_id == version.artifact_id)
+    )
     version.number = (latest or 0) + 1
     version.status = VersionStatus.READY
     version.finalized_at = version.updated_at = utcnow()
@@ -252,7 +273,7 @@ def fail_version(db: Session, version: Version) -> Version:
 
 
 def delete_version(db: Session, version: Version) -> None:
-    """Delete a version with its files and aliases; blobs become garbage if nothing else uses them."""
+    """Delete a version with its files and aliases; unused blobs become garbage."""
     db.delete(version)
     db.flush()
 
@@ -263,8 +284,9 @@ def resolve_version(db: Session, artifact: Artifact, ref: str | None = None) -> 
     Raises:
         NotFound: nothing matches.
     """
-    ready = select(Version).where(Version.artifact_id == artifact.id,
-                                  Version.status == VersionStatus.READY)
+    ready = select(Version).where(
+        Version.artifact_id == artifact.id, Version.status == VersionStatus.READY
+    )
     version: Version | None
     if ref in (None, "", "latest"):
         version = db.scalar(ready.order_by(Version.number.desc()).limit(1))
@@ -295,8 +317,9 @@ def set_alias(db: Session, artifact: Artifact, name: str, version: Version) -> A
         raise Invalid("an alias can only point at a finalized version of the same artifact")
     alias = db.get(Alias, (artifact.id, name))
     if alias is None:
-        alias = Alias(artifact_id=artifact.id, name=name, version_id=version.id,
-                      updated_at=utcnow())
+        alias = Alias(
+            artifact_id=artifact.id, name=name, version_id=version.id, updated_at=utcnow()
+        )
         db.add(alias)
     else:
         alias.version_id = version.id
@@ -357,8 +380,9 @@ def add_file(
         NotFound: the blob is not recorded.
     """
     if version.status != VersionStatus.STAGED:
-        raise Invalid("files can only be added to a staged version; finalized versions are"
-                      " immutable")
+        raise Invalid(
+            "files can only be added to a staged version; finalized versions are immutable"
+        )
     path = check_path(path)
     blob = db.get(Blob, blob_sha256)
     if blob is None:
@@ -367,8 +391,15 @@ def add_file(
     if existing is not None:
         db.delete(existing)
         db.flush()
-    file = File(version_id=version.id, path=path, blob_sha256=blob.sha256, size=blob.size,
-                content_type=content_type, metadata_=dict(metadata or {}), created_at=utcnow())
+    file = File(
+        version_id=version.id,
+        path=path,
+        blob_sha256=blob.sha256,
+        size=blob.size,
+        content_type=content_type,
+        metadata_=dict(metadata or {}),
+        created_at=utcnow(),
+    )
     db.add(file)
     db.flush()
     return file
@@ -383,8 +414,9 @@ def delete_file(db: Session, version: Version, path: str) -> None:
     """
     if version.status != VersionStatus.STAGED:
         raise Invalid("finalized versions are immutable")
-    file = db.scalar(select(File).where(File.version_id == version.id,
-                                        File.path == check_path(path)))
+    file = db.scalar(
+        select(File).where(File.version_id == version.id, File.path == check_path(path))
+    )
     if file is None:
         raise NotFound(f"file {path} not found")
     db.delete(file)

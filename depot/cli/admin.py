@@ -13,10 +13,13 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from depot.access import service as access
+from depot.access.models import Role
 from depot.catalog import service as catalog
 from depot.cli.options import DatabaseUrl, DataDir, console, reporting_errors, settings_from
 from depot.cli.runtime import open_current_database
 from depot.db.base import utcnow
+
+__all__ = ["app"]
 
 app = typer.Typer(
     help="Administer orgs, spaces, users, teams, roles and tokens (works without a server).",
@@ -67,8 +70,9 @@ def create_space(
 ) -> None:
     """Create a space inside an organisation."""
     with _transaction(data_dir, database_url) as db:
-        space = catalog.create_space(db, catalog.get_org(db, org), slug, name=name,
-                                     description=description)
+        space = catalog.create_space(
+            db, catalog.get_org(db, org), slug, name=name, description=description
+        )
         console.print(f"created space {org}/{space.slug}")
 
 
@@ -88,7 +92,7 @@ def create_user(
         user = access.create_user(db, username, email=email, is_superuser=superuser)
         if org is not None:
             scope = access.parse_scope(db, f"org:{org}")
-            access.grant_role(db, access.Role.VIEWER, scope, user=user)
+            access.grant_role(db, Role.VIEWER, scope, user=user)
         _row, token = access.create_token(db, user, name="created by depot admin")
         console.print(f"created user {user.username}" + (f" (viewer of org {org})" if org else ""))
         console.print(token, markup=False)
@@ -120,13 +124,19 @@ def revoke(
     with _transaction(data_dir, database_url) as db:
         target = access.parse_scope(db, scope)
         removed = access.revoke_role(db, target, **_principal_target(db, who))  # type: ignore[arg-type]
-        console.print(f"revoked {who} on {target.label}" if removed
-                      else f"{who} had no role on {target.label}")
+        console.print(
+            f"revoked {who} on {target.label}"
+            if removed
+            else f"{who} had no role on {target.label}"
+        )
 
 
 @app.command("create-team")
 def create_team(
-    org: str, slug: str, name: Name = None, data_dir: DataDir = None,
+    org: str,
+    slug: str,
+    name: Name = None,
+    data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a team inside an organisation; grant roles to it as team:ORG/TEAM."""
@@ -163,8 +173,9 @@ def create_token(
     """Issue another API token for a user and print it as the last line."""
     with _transaction(data_dir, database_url) as db:
         expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
-        row, token = access.create_token(db, access.get_user(db, username), name=name,
-                                         expires_at=expires)
+        row, token = access.create_token(
+            db, access.get_user(db, username), name=name, expires_at=expires
+        )
         console.print(f"created token {row.id} for {username}")
         console.print(token, markup=False)
 
@@ -213,4 +224,3 @@ def revoke_token(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-

@@ -8,6 +8,8 @@ from depot.cli.options import DatabaseUrl, DataDir, console, fail, settings_from
 from depot.db.engine import open_database
 from depot.db.migrate import current_revision, head_revision, upgrade
 
+__all__ = ["app"]
+
 app = typer.Typer(help="Metadata database schema.", no_args_is_help=True)
 
 

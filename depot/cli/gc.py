@@ -12,33 +12,49 @@ from depot.cli.options import DatabaseUrl, DataDir, StorageUrl, console, setting
 from depot.cli.runtime import open_current_database
 from depot.jobs.gc import collect_garbage
 
+__all__ = ["gc"]
+
 
 def gc(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be freed.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be freed.")
+    ] = False,
     grace: Annotated[
         int | None,
-        typer.Option("--grace", help="Spare blobs touched in the last N seconds"
-                     " [default: DEPOT_GC_GRACE_SECONDS or 3600]", show_default=False),
+        typer.Option(
+            "--grace",
+            help="Spare blobs touched in the last N seconds"
+            " [default: DEPOT_GC_GRACE_SECONDS or 3600]",
+            show_default=False,
+        ),
     ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     storage_url: StorageUrl = None,
 ) -> None:
     """Delete blobs that no file references any more (older than the grace period)."""
-    settings = settings_from(data_dir=data_dir, database_url=database_url,
-                             storage_url=storage_url, gc_grace_seconds=grace)
+    settings = settings_from(
+        data_dir=data_dir,
+        database_url=database_url,
+        storage_url=storage_url,
+        gc_grace_seconds=grace,
+    )
     database = open_current_database(settings)
     try:
         report = collect_garbage(
-            database, open_store(settings),
-            grace=timedelta(seconds=settings.gc_grace_seconds), dry_run=dry_run,
+            database,
+            open_store(settings),
+            grace=timedelta(seconds=settings.gc_grace_seconds),
+            dry_run=dry_run,
         )
     finally:
         database.dispose()
     verb = "would free" if dry_run else "freed"
     count = report.blobs + report.orphans
-    console.print(f"{verb} {_size(report.total_bytes)} ({report.total_bytes} bytes) in {count}"
-                  f" blob(s): {report.blobs} unreferenced, {report.orphans} unrecorded")
+    console.print(
+        f"{verb} {_size(report.total_bytes)} ({report.total_bytes} bytes) in {count}"
+        f" blob(s): {report.blobs} unreferenced, {report.orphans} unrecorded"
+    )
 
 
 def _size(count: int) -> str:

@@ -7,6 +7,8 @@ import typer
 from depot import __version__
 from depot.cli import admin, db, gc, serve
 
+__all__ = ["app", "main"]
+
 app = typer.Typer(
     name="depot",
     help="Depot: a registry for ML models, agent skills and other artifacts.",
@@ -28,8 +30,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Depot: a registry for ML models, agent skills and other artifacts."""
 

@@ -30,18 +30,23 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Data directory [env: DEPOT_DATA_DIR; default ./depot-data]",
-                 show_default=False),
+    typer.Option(
+        "--data-dir",
+        help="Data directory [env: DEPOT_DATA_DIR; default ./depot-data]",
+        show_default=False,
+    ),
 ]
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="Metadata database URL [env: DEPOT_DATABASE_URL]",
-                 show_default=False),
+    typer.Option(
+        "--database-url", help="Metadata database URL [env: DEPOT_DATABASE_URL]", show_default=False
+    ),
 ]
 StorageUrl = Annotated[
     str | None,
-    typer.Option("--storage-url", help="Blob store URL [env: DEPOT_STORAGE_URL]",
-                 show_default=False),
+    typer.Option(
+        "--storage-url", help="Blob store URL [env: DEPOT_STORAGE_URL]", show_default=False
+    ),
 ]
 
 

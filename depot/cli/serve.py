@@ -20,19 +20,26 @@ __all__ = ["serve", "load_app"]
 def serve(
     data_dir: DataDir = None,
     host: Annotated[
-        str | None, typer.Option("--host", help="Listen address [env: DEPOT_HOST; default"
-                                 " 127.0.0.1]", show_default=False)
+        str | None,
+        typer.Option(
+            "--host", help="Listen address [env: DEPOT_HOST; default 127.0.0.1]", show_default=False
+        ),
     ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", help="Listen port [env: DEPOT_PORT; default 8000]",
-                                 show_default=False)
+        int | None,
+        typer.Option(
+            "--port", help="Listen port [env: DEPOT_PORT; default 8000]", show_default=False
+        ),
     ] = None,
     database_url: DatabaseUrl = None,
     storage_url: StorageUrl = None,
     server: Annotated[
         str | None,
-        typer.Option("--server", help="granian or uvicorn [env: DEPOT_SERVER; default granian]",
-                     show_default=False),
+        typer.Option(
+            "--server",
+            help="granian or uvicorn [env: DEPOT_SERVER; default granian]",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Run the Depot server.
@@ -40,8 +47,14 @@ def serve(
     On an empty data directory this creates the database and an `admin`
     superuser, prints its token once and writes it to DATA_DIR/admin.token.
     """
-    settings = settings_from(data_dir=data_dir, host=host, port=port, database_url=database_url,
-                             storage_url=storage_url, server=server)
+    settings = settings_from(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        database_url=database_url,
+        storage_url=storage_url,
+        server=server,
+    )
     try:
         open_store(settings)
     except ValueError as exc:
@@ -52,7 +65,9 @@ def serve(
     finally:
         database.dispose()
     _announce(settings, token)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     if settings.server == "uvicorn":
         _run_uvicorn(settings)
     else:
@@ -63,16 +78,19 @@ def _announce(settings: Settings, token: str | None) -> None:
     console.print(f"Depot serving at {settings.effective_public_url}", markup=False)
     console.print(f"data directory: {settings.resolved_data_dir}", markup=False)
     if token is not None:
-        console.print(f"admin token (shown once; also in {settings.resolved_data_dir / ADMIN_TOKEN_FILE}):",
-                      markup=False)
+        console.print(
+            f"admin token (shown once; also in {settings.resolved_data_dir / ADMIN_TOKEN_FILE}):",
+            markup=False,
+        )
         console.print(token, markup=False)
     else:
-        console.print(f"admin token: see {settings.resolved_data_dir / ADMIN_TOKEN_FILE}",
-                      markup=False)
+        console.print(
+            f"admin token: see {settings.resolved_data_dir / ADMIN_TOKEN_FILE}", markup=False
+        )
 
 
 def load_app(settings_json: str) -> Any:
-    """Build the app in a server worker from settings passed as JSON (never from the environment)."""
+    """Build the app in a server worker from settings passed as JSON, not the environment."""
     return create_app(Settings.model_validate_json(settings_json))
 
 

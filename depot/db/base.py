@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, DateTime, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from depot.errors import Conflict
 
-__all__ = ["Base", "Json", "UTCDateTime", "add_unique", "new_id", "utcnow"]
+__all__ = ["Base", "Json", "UTCDateTime", "add_unique", "affected_rows", "new_id", "utcnow"]
 
 # JSON everywhere, stored as JSONB on PostgreSQL.
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -82,3 +82,8 @@ def add_unique(db: Session, row: Base, conflict: str) -> None:
             db.add(row)
     except IntegrityError:
         raise Conflict(conflict) from None
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """Rows changed by an UPDATE or DELETE that ``Session.execute`` ran."""
+    return int(cast(CursorResult[Any], result).rowcount)

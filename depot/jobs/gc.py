@@ -53,9 +53,8 @@ def collect_garbage(
     """Delete unreferenced blobs older than ``grace``; with ``dry_run`` only count them."""
     cutoff = (now or utcnow()) - grace
     report = GcReport(dry_run=dry_run)
-    unreferenced = (
-        select(Blob)
-        .where(Blob.touched_at < cutoff, ~exists().where(File.blob_sha256 == Blob.sha256))
+    unreferenced = select(Blob).where(
+        Blob.touched_at < cutoff, ~exists().where(File.blob_sha256 == Blob.sha256)
     )
     with database.read() as db:
         candidates = [(row.sha256, row.size) for row in db.scalars(unreferenced)]

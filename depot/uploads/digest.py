@@ -56,7 +56,7 @@ class DigestClaim:
         self.etags.append(etag)
 
     def matches(self, recorded: Sequence[str]) -> bool:
-        """True if every chunk hashed so far is still the one recorded (``recorded[i]`` for chunk i)."""
+        """True if each chunk hashed so far is still the recorded one (``recorded[i]``: chunk i)."""
         return len(recorded) >= len(self.etags) and list(recorded[: len(self.etags)]) == self.etags
 
 

@@ -17,7 +17,7 @@ import math
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from depot.blobs.meter import Meter, verify
 from depot.blobs.models import Blob
 from depot.blobs.store import BlobInfo, BlobStore, StagedPart, check_sha256
-from depot.db.base import utcnow
+from depot.db.base import affected_rows, utcnow
 from depot.db.engine import Database
 from depot.errors import (
     Conflict,
@@ -66,9 +66,7 @@ def record_blob(db: Session, info: BlobInfo) -> None:
     values = {"sha256": info.sha256, "size": info.size, "created_at": now, "touched_at": now}
     upsert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = upsert(Blob).values(**values)
-    db.execute(
-        statement.on_conflict_do_update(index_elements=["sha256"], set_={"touched_at": now})
-    )
+    db.execute(statement.on_conflict_do_update(index_elements=["sha256"], set_={"touched_at": now}))
 
 
 class UploadService:
@@ -167,8 +165,9 @@ class UploadService:
                     loc=("body", "chunk_size"),
                 )
             if requested > MAX_CHUNK_SIZE:
-                raise Invalid(f"chunk_size must be at most {MAX_CHUNK_SIZE} bytes",
-                              loc=("body", "chunk_size"))
+                raise Invalid(
+                    f"chunk_size must be at most {MAX_CHUNK_SIZE} bytes", loc=("body", "chunk_size")
+                )
             chosen = requested
         else:
             chosen = self.settings.upload_chunk_size
@@ -227,11 +226,14 @@ class UploadService:
             self._check_open(row)
             expected_size, offset = self._chunk_bounds(row, index)
             already = db.get(UploadChunk, (session_id, index)) is not None
-        if content_length is not None and expected_size is not None and (
-            content_length != expected_size
+        if (
+            content_length is not None
+            and expected_size is not None
+            and (content_length != expected_size)
         ):
             raise SizeMismatch(
-                f"chunk {index} must be {expected_size} bytes, the request declares {content_length}"
+                f"chunk {index} must be {expected_size} bytes,"
+                f" the request declares {content_length}"
             )
         limit = expected_size if expected_size is not None else self._part_limit()
         with self._guard(key, index):
@@ -300,8 +302,15 @@ class UploadService:
                     UploadChunk.session_id == session_id, UploadChunk.index == part.index
                 )
             )
-            db.add(UploadChunk(session_id=session_id, index=part.index, size=part.size,
-                               etag=part.etag, received_at=utcnow()))
+            db.add(
+                UploadChunk(
+                    session_id=session_id,
+                    index=part.index,
+                    size=part.size,
+                    etag=part.etag,
+                    received_at=utcnow(),
+                )
+            )
             if row.status == UploadStatus.INITIALIZED:
                 row.status = UploadStatus.UPLOADING
             row.updated_at = utcnow()
@@ -324,9 +333,7 @@ class UploadService:
         finally:
             self.tracker.release(claim, keep=keep)
 
-    def _hash_onwards(
-        self, claim: DigestClaim, parts: Sequence[StagedPart], token: str
-    ) -> bool:
+    def _hash_onwards(self, claim: DigestClaim, parts: Sequence[StagedPart], token: str) -> bool:
         """Feed the contiguous run of stored parts from the claim's position into its hasher.
 
         Whether the chunks hashed before are still the recorded ones is checked at completion.
@@ -428,20 +435,22 @@ class UploadService:
 
     def _claim_completion(self, session_id: uuid.UUID) -> None:
         with self.database.write() as db:
-            claimed = db.execute(
-                update(UploadSession)
-                .where(
-                    UploadSession.id == session_id,
-                    UploadSession.status.in_([UploadStatus.INITIALIZED, UploadStatus.UPLOADING]),
+            claimed = affected_rows(
+                db.execute(
+                    update(UploadSession)
+                    .where(
+                        UploadSession.id == session_id,
+                        UploadSession.status.in_(
+                            [UploadStatus.INITIALIZED, UploadStatus.UPLOADING]
+                        ),
+                    )
+                    .values(status=UploadStatus.COMPLETING, updated_at=utcnow())
                 )
-                .values(status=UploadStatus.COMPLETING, updated_at=utcnow())
-            ).rowcount
+            )
         if claimed != 1:
             raise Conflict("the upload is being completed by another request")
 
-    def _finish_digest(
-        self, session_id: uuid.UUID, token: str, parts: Sequence[StagedPart]
-    ) -> str:
+    def _finish_digest(self, session_id: uuid.UUID, token: str, parts: Sequence[StagedPart]) -> str:
         key = str(session_id)
         claim = self.tracker.claim(key, wait=_DIGEST_WAIT_SECONDS)
         try:
@@ -535,7 +544,10 @@ class UploadService:
 
     def _check_open(self, row: UploadSession) -> None:
         status = UploadStatus(row.status)
-        if status in (UploadStatus.INITIALIZED, UploadStatus.UPLOADING) and row.expires_at <= utcnow():
+        if (
+            status in (UploadStatus.INITIALIZED, UploadStatus.UPLOADING)
+            and row.expires_at <= utcnow()
+        ):
             raise Invalid(f"upload session expired at {row.expires_at.isoformat()}")
         if status == UploadStatus.COMPLETING:
             raise Conflict("the upload is being completed")

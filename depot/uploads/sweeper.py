@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from depot.db.base import utcnow
+from depot.db.base import affected_rows, utcnow
 from depot.uploads.models import UploadSession, UploadStatus
 from depot.uploads.service import UploadService
 
@@ -61,12 +61,11 @@ def sweep_uploads(
     report.staging_removed = _remove_orphaned_staging(service, now)
 
     with service.database.write() as db:
-        report.rows_deleted = db.execute(
-            delete(UploadSession).where(
-                UploadSession.status.not_in(_LIVE),
-                UploadSession.updated_at <= now - TERMINAL_RETENTION,
-            )
-        ).rowcount
+        old = delete(UploadSession).where(
+            UploadSession.status.not_in(_LIVE),
+            UploadSession.updated_at <= now - TERMINAL_RETENTION,
+        )
+        report.rows_deleted = affected_rows(db.execute(old))
     if report.expired or report.staging_removed or report.rows_deleted:
         log.info("upload sweep: %s", report)
     return report

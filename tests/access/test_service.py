@@ -54,7 +54,8 @@ def test_revoked_and_expired_tokens(database: Database) -> None:
         user = access.create_user(db, "gina")
         revoked, revoked_token = access.create_token(db, user)
         expiring, expiring_token = access.create_token(
-            db, user, expires_at=utcnow() + timedelta(hours=1))
+            db, user, expires_at=utcnow() + timedelta(hours=1)
+        )
         access.revoke_token(db, revoked.id)
         expiring.expires_at = utcnow() - timedelta(seconds=1)
     with database.read() as db:
@@ -158,6 +159,7 @@ def test_team_roles_apply_to_members(database: Database, world: World) -> None:
 
 def test_visible_spaces_and_orgs(database: Database, world: World) -> None:
     with database.read() as db:
+
         def spaces(name: str) -> list[str]:
             who = access.authenticate(db, world.tokens[name])
             return [space.slug for space in catalog.list_spaces(db, who)]
@@ -170,7 +172,9 @@ def test_visible_spaces_and_orgs(database: Database, world: World) -> None:
         assert spaces("bob") == ["ml", "web"]
         assert spaces("dave") == []
         assert sorted(spaces("root")) == ["ml", "secret", "web"]
-        assert orgs("alice") == ["acme"] and orgs("dave") == [] and orgs("root") == ["acme", "globex"]
+        assert (
+            orgs("alice") == ["acme"] and orgs("dave") == [] and orgs("root") == ["acme", "globex"]
+        )
 
 
 def test_org_level_checks(database: Database, world: World) -> None:

@@ -26,8 +26,11 @@ def make_app() -> FastAPI:
             for block in blocks:
                 hasher.update(block)
                 sizes.append(len(block))
-            return {"sha256": hasher.hexdigest(), "largest": max(sizes, default=0),
-                    "thread": threading.current_thread() is not threading.main_thread()}
+            return {
+                "sha256": hasher.hexdigest(),
+                "largest": max(sizes, default=0),
+                "thread": threading.current_thread() is not threading.main_thread(),
+            }
 
         return await consume_body_in_thread(request, consume)
 

@@ -30,10 +30,16 @@ CASES: list[tuple[DepotError, int, object]] = [
     (Unauthenticated("invalid token"), 401, "invalid token"),
     (PayloadTooLarge("too big"), 413, "too big"),
     (Unavailable("database down"), 503, "database down"),
-    (Invalid("bad value", loc=("body", "name")), 422,
-     [{"loc": ["body", "name"], "msg": "bad value", "type": "invalid"}]),
-    (DigestMismatch("sha256 mismatch"), 422,
-     [{"loc": ["body"], "msg": "sha256 mismatch", "type": "digest_mismatch"}]),
+    (
+        Invalid("bad value", loc=("body", "name")),
+        422,
+        [{"loc": ["body", "name"], "msg": "bad value", "type": "invalid"}],
+    ),
+    (
+        DigestMismatch("sha256 mismatch"),
+        422,
+        [{"loc": ["body"], "msg": "sha256 mismatch", "type": "digest_mismatch"}],
+    ),
     (SizeMismatch("short"), 422, [{"loc": ["body"], "msg": "short", "type": "size_mismatch"}]),
     (RangeNotSatisfiable("offset past end", size=10), 416, "offset past end"),
 ]

@@ -27,11 +27,16 @@ async def test_whoami_of_a_superuser(client: httpx.AsyncClient, world: World) ->
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"},
-     {"Authorization": "Bearer "}],
+    [
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer "},
+    ],
 )
-async def test_no_valid_token_is_401(client: httpx.AsyncClient, world: World,
-                                     headers: dict[str, str]) -> None:
+async def test_no_valid_token_is_401(
+    client: httpx.AsyncClient, world: World, headers: dict[str, str]
+) -> None:
     response = await client.get("/api/v1/whoami", headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"

@@ -133,8 +133,13 @@ class BlobStoreConformance:
         data = os.urandom(2500)
         chunk = 1000
         parts = [
-            store.write_part(upload, token, index, [data[index * chunk : (index + 1) * chunk]],
-                             offset=index * chunk)
+            store.write_part(
+                upload,
+                token,
+                index,
+                [data[index * chunk : (index + 1) * chunk]],
+                offset=index * chunk,
+            )
             for index in (2, 0, 1)
         ]
         assert sorted(part.size for part in parts) == [500, 1000, 1000]
@@ -149,7 +154,9 @@ class BlobStoreConformance:
         upload = str(uuid.uuid4())
         token = store.start_staging(upload)
         pieces = [b"alpha-", b"beta-", b"gamma"]
-        parts = [store.write_part(upload, token, i, [p]) for i, p in reversed(list(enumerate(pieces)))]
+        parts = [
+            store.write_part(upload, token, i, [p]) for i, p in reversed(list(enumerate(pieces)))
+        ]
         data = b"".join(pieces)
         store.commit_staging(upload, token, parts, sha(data))
         assert b"".join(store.open(sha(data))) == data

@@ -125,11 +125,17 @@ def test_files_need_a_recorded_blob(database: Database, world: World) -> None:
         row = db.get(Version, version.id)
         with pytest.raises(NotFound):
             catalog.add_file(db, row, "x.bin", "cd" * 32)  # type: ignore[arg-type]
-        catalog.add_file(db, row, "weights/model.bin", DIGEST,  # type: ignore[arg-type]
-                         content_type="application/x-binary")
+        catalog.add_file(
+            db,
+            row,
+            "weights/model.bin",
+            DIGEST,  # type: ignore[arg-type]
+            content_type="application/x-binary",
+        )
         files = catalog.list_files(db, row)  # type: ignore[arg-type]
         assert [(f.path, f.size, f.content_type) for f in files] == [
-            ("weights/model.bin", 10, "application/x-binary")]
+            ("weights/model.bin", 10, "application/x-binary")
+        ]
 
 
 def test_failing_a_version_drops_its_files(database: Database, world: World) -> None:

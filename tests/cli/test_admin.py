@@ -19,8 +19,9 @@ def depot(data_dir: Path, database_url: str, database: Database):  # type: ignor
     """Run `depot ...` against the test database; returns the result."""
 
     def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, [*args, "--data-dir", str(data_dir),
-                                     "--database-url", database_url])
+        result = runner.invoke(
+            app, [*args, "--data-dir", str(data_dir), "--database-url", database_url]
+        )
         assert result.exit_code == code, result.output
         return result.output
 
@@ -59,8 +60,11 @@ def test_teams_tokens_and_revocation(depot, database: Database) -> None:  # type
     depot("admin", "create-team", "acme", "platform")
     depot("admin", "add-member", "acme/platform", "carol")
     depot("admin", "grant", "team:acme/platform", "admin", "space:acme/web")
-    token = depot("admin", "create-token", "carol", "--name", "ci",
-                  "--expires-in-days", "30").strip().splitlines()[-1]
+    token = (
+        depot("admin", "create-token", "carol", "--name", "ci", "--expires-in-days", "30")
+        .strip()
+        .splitlines()[-1]
+    )
     with database.read() as db:
         who = access.authenticate(db, token)
         assert access.role_on_space(who, catalog.get_space(db, "acme", "web")) is Role.ADMIN
@@ -72,11 +76,14 @@ def test_teams_tokens_and_revocation(depot, database: Database) -> None:  # type
         access.authenticate(db, token)
     # carol's role comes through her team, so it is the team's binding that goes.
     assert "had no role" in depot("admin", "revoke", "carol", "space:acme/web")
-    assert "revoked team:acme/platform" in depot("admin", "revoke", "team:acme/platform",
-                                                 "space:acme/web")
+    assert "revoked team:acme/platform" in depot(
+        "admin", "revoke", "team:acme/platform", "space:acme/web"
+    )
 
 
 def test_bad_settings_are_reported(data_dir: Path) -> None:
-    result = runner.invoke(app, ["admin", "create-org", "x", "--data-dir", str(data_dir),
-                                 "--database-url", "mysql://nope"])
+    result = runner.invoke(
+        app,
+        ["admin", "create-org", "x", "--data-dir", str(data_dir), "--database-url", "mysql://nope"],
+    )
     assert result.exit_code == 2 and "invalid settings" in result.output

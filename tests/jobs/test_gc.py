@@ -30,8 +30,9 @@ def test_unreferenced_blobs_are_collected(services: Services, world: World) -> N
     link(services, kept)
     later = utcnow() + timedelta(seconds=1)
 
-    dry = collect_garbage(services.database, services.store, grace=timedelta(0), dry_run=True,
-                          now=later)
+    dry = collect_garbage(
+        services.database, services.store, grace=timedelta(0), dry_run=True, now=later
+    )
     assert dry.digests == [garbage] and dry.total_bytes == len(b"nobody wants me")
     assert services.store.exists(garbage)
 
@@ -50,8 +51,9 @@ def test_recent_blobs_are_spared(services: Services) -> None:
 
 def test_bytes_without_a_row_are_collected(services: Services) -> None:
     digest = services.store.put([b"crashed before recording"]).sha256
-    report = collect_garbage(services.database, services.store, grace=timedelta(0),
-                             now=utcnow() + timedelta(seconds=5))
+    report = collect_garbage(
+        services.database, services.store, grace=timedelta(0), now=utcnow() + timedelta(seconds=5)
+    )
     assert report.orphans == 1 and report.digests == [digest]
     assert not services.store.exists(digest)
 
@@ -60,8 +62,10 @@ def test_a_deleted_version_frees_its_blob(services: Services, world: World) -> N
     digest = services.uploads.upload_blob([b"soon unreferenced"]).sha256
     link(services, digest)
     later = utcnow() + timedelta(seconds=1)
-    assert collect_garbage(services.database, services.store, grace=timedelta(0),
-                           now=later).digests == []
+    assert (
+        collect_garbage(services.database, services.store, grace=timedelta(0), now=later).digests
+        == []
+    )
     with services.database.write() as db:
         space = catalog.get_space(db, "acme", "ml")
         version = catalog.resolve_version(db, catalog.get_artifact(db, space, "kept"))

@@ -36,7 +36,9 @@ class CountingStore(LocalBlobStore):
         super().__init__(root)
         self.reread: list[int] = []
 
-    def read_parts(self, upload_id: str, token: str, parts: Sequence[StagedPart]) -> Iterator[bytes]:
+    def read_parts(
+        self, upload_id: str, token: str, parts: Sequence[StagedPart]
+    ) -> Iterator[bytes]:
         self.reread.extend(part.index for part in parts)
         return super().read_parts(upload_id, token, parts)
 
@@ -48,8 +50,9 @@ def counting_store(data_dir: Path) -> CountingStore:
 
 @pytest.fixture
 def uploads(database: Database, counting_store: CountingStore, settings: Settings) -> UploadService:
-    return UploadService(database, counting_store, settings.model_copy(update={
-        "upload_chunk_size": CHUNK}))
+    return UploadService(
+        database, counting_store, settings.model_copy(update={"upload_chunk_size": CHUNK})
+    )
 
 
 def sha(data: bytes) -> str:
@@ -75,8 +78,9 @@ def test_start_chooses_the_chunk_size(uploads: UploadService) -> None:
 
 def test_chunk_size_grows_to_stay_within_the_part_limit(uploads: UploadService) -> None:
     size = MAX_PARTS * CHUNK * 3
-    view = uploads.start_upload(space_id=None, created_by_id=None, size=size,
-                                context={"why": "big"})
+    view = uploads.start_upload(
+        space_id=None, created_by_id=None, size=size, context={"why": "big"}
+    )
     assert view.chunk_count is not None and view.chunk_count <= MAX_PARTS
     assert view.context == {"why": "big"}
 
@@ -85,8 +89,7 @@ def test_in_order_chunks_complete_without_reading_back(
     uploads: UploadService, counting_store: CountingStore, database: Database
 ) -> None:
     data = os.urandom(2 * CHUNK + 12345)
-    view = uploads.start_upload(space_id=None, created_by_id=None, size=len(data),
-                                sha256=sha(data))
+    view = uploads.start_upload(space_id=None, created_by_id=None, size=len(data), sha256=sha(data))
     for index, chunk in enumerate(chunks_of(data)):
         status = uploads.receive_chunk(view.id, index, pieces(chunk), content_length=len(chunk))
         assert status.status == "uploading"
@@ -188,8 +191,9 @@ def test_digest_mismatch_fails_and_stores_nothing(
     uploads: UploadService, counting_store: CountingStore, database: Database
 ) -> None:
     data = os.urandom(1000)
-    view = uploads.start_upload(space_id=None, created_by_id=None, size=len(data),
-                                sha256=sha(b"something else"))
+    view = uploads.start_upload(
+        space_id=None, created_by_id=None, size=len(data), sha256=sha(b"something else")
+    )
     uploads.receive_chunk(view.id, 0, [data])
     with pytest.raises(DigestMismatch):
         uploads.complete_upload(view.id)
@@ -356,8 +360,9 @@ def test_a_failed_rewrite_leaves_the_chunk_missing(uploads: UploadService) -> No
 
 
 def test_size_limits(database: Database, counting_store: CountingStore, settings: Settings) -> None:
-    small = UploadService(database, counting_store, settings.model_copy(
-        update={"upload_max_size": 100}))
+    small = UploadService(
+        database, counting_store, settings.model_copy(update={"upload_max_size": 100})
+    )
     with pytest.raises(PayloadTooLarge):
         small.start_upload(space_id=None, created_by_id=None, size=101)
     view = small.start_upload(space_id=None, created_by_id=None, free_parts=True)
@@ -367,7 +372,6 @@ def test_size_limits(database: Database, counting_store: CountingStore, settings
         small.upload_blob([b"y" * 101])
     with pytest.raises(Invalid):
         small.start_upload(space_id=None, created_by_id=None, size=-1)
-
 
 
 def test_requested_chunk_sizes_are_checked(uploads: UploadService) -> None:

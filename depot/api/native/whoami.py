@@ -9,6 +9,8 @@ from depot.access.service import list_grants
 from depot.api.deps import CurrentPrincipal, ReadDb
 from depot.catalog.service import list_orgs
 
+__all__ = ["router"]
+
 router = APIRouter(tags=["access"])
 
 
@@ -36,5 +38,7 @@ def whoami(principal: CurrentPrincipal, db: ReadDb) -> Whoami:
         username=principal.username,
         is_superuser=principal.is_superuser,
         orgs=[OrgRef(slug=org.slug, name=org.name) for org in list_orgs(db, principal)],
-        roles=[RoleGrant(role=role.value, scope=scope) for role, scope in list_grants(db, principal)],
+        roles=[
+            RoleGrant(role=role.value, scope=scope) for role, scope in list_grants(db, principal)
+        ],
     )

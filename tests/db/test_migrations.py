@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from depot.db.base import Base
+from depot.db.engine import Database
+from depot.db.migrate import current_revision, head_revision
+
+
+def test_the_database_is_at_head(database: Database) -> None:
+    assert current_revision(database) == head_revision(database)
+
+
+def test_migrations_match_the_models(database: Database) -> None:
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_sqlite_runs_in_wal_mode(database: Database) -> None:
+    if not database.is_sqlite:
+        return
+    with database.engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+        keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+    assert mode == "wal" and keys == 1

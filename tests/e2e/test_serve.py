@@ -1,0 +1,185 @@
+"""`depot serve` as a real process, driven over HTTP the way the contract in DESIGN.md says."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import PG_ADMIN_DSN
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def depot(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run a `depot` command in its own process; return its standard output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "depot", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@contextmanager
+def serving(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """Start `depot serve`, wait for /healthz, and stop it with SIGTERM afterwards."""
+    port = free_port()
+    log = data_dir.parent / f"serve-{port}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "depot",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                *args,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield url, log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def whoami(url: str, token: str) -> dict[str, object]:
+    response = httpx.get(f"{url}/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def files_containing(root: Path, needle: str) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and needle.encode() in path.read_bytes():
+            found.append(path.name)
+    return found
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_serve_bootstraps_and_the_admin_contract_works(tmp_path: Path, server: str) -> None:
+    data_dir = tmp_path / "data"
+    with serving(data_dir, "--server", server) as (url, log):
+        printed = log.read_text()
+        token = (data_dir / "admin.token").read_text().strip()
+        assert token in printed and url in printed
+        assert stat.S_IMODE((data_dir / "admin.token").stat().st_mode) == 0o600
+        assert whoami(url, token)["username"] == "admin"
+
+        depot("admin", "create-org", "acme", "--data-dir", str(data_dir))
+        depot("admin", "create-space", "acme", "ml", "--data-dir", str(data_dir))
+        alice = (
+            depot("admin", "create-user", "alice", "--org", "acme", "--data-dir", str(data_dir))
+            .strip()
+            .splitlines()[-1]
+        )
+        depot("admin", "grant", "alice", "editor", "space:acme/ml", "--data-dir", str(data_dir))
+        me = whoami(url, alice)
+        assert me["orgs"] == [{"slug": "acme", "name": "acme"}]
+        assert {"role": "editor", "scope": "space:acme/ml"} in me["roles"]  # type: ignore[operator]
+        assert httpx.get(f"{url}/api/v1/whoami").status_code == 401
+
+    with serving(data_dir, "--server", server) as (url, log):
+        assert "admin token: see" in log.read_text()
+        assert token not in log.read_text()
+        assert (data_dir / "admin.token").read_text().strip() == token
+        assert whoami(url, token)["username"] == "admin"
+        assert whoami(url, alice)["username"] == "alice"
+
+    # No token is kept in clear under the data directory, except in admin.token.
+    assert files_containing(data_dir, token.split("_", 2)[2]) == ["admin.token"]
+    assert files_containing(data_dir, alice.split("_", 2)[2]) == []
+
+
+@pytest.mark.postgres
+def test_serve_on_postgresql(tmp_path: Path) -> None:
+    name = f"depot_e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url_base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    env = {**os.environ, "DEPOT_DATABASE_URL": f"{url_base}/{name}"}
+    data_dir = tmp_path / "data"
+    try:
+        assert "upgraded from empty" in depot("db", "upgrade", env=env)
+        with serving(data_dir, env=env) as (url, _log):
+            token = (data_dir / "admin.token").read_text().strip()
+            depot("admin", "create-org", "acme", "--data-dir", str(data_dir), env=env)
+            assert whoami(url, token)["orgs"] == [{"slug": "acme", "name": "acme"}]
+        assert not (data_dir / "depot.db").exists()
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_serve_refuses_a_postgresql_database_that_is_not_migrated(tmp_path: Path) -> None:
+    name = f"depot_e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url_base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "depot",
+                "serve",
+                "--data-dir",
+                str(tmp_path),
+                "--database-url",
+                f"{url_base}/{name}",
+                "--port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1
+        assert "run `depot db upgrade`" in result.stderr
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
