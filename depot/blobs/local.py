@@ -125,8 +125,7 @@ class LocalBlobStore:
         meter = Meter(chunks, hasher=hashlib.sha256(), limit=size)
         if expected is not None and self.exists(expected):
             # Already stored: check the bytes without writing them a second time.
-            for _ in meter:
-                pass
+            meter.drain()
             verify(
                 sha256=expected, size=size, actual_sha256=meter.hexdigest(), actual_size=meter.size
             )

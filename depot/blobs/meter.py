@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from depot.errors import DepotError, DigestMismatch, SizeMismatch
 
-__all__ = ["Meter", "sha256_of", "verify"]
+__all__ = ["Meter", "verify"]
 
 
 class Meter:
@@ -49,6 +48,11 @@ class Meter:
                 self.hasher.update(block)
             yield block
 
+    def drain(self) -> None:
+        """Pass everything through, keeping only the count and the digest."""
+        for _ in self:
+            continue
+
     def hexdigest(self) -> str:
         """The hex digest of everything passed so far."""
         if self.hasher is None:
@@ -69,11 +73,3 @@ def verify(*, sha256: str | None, size: int | None, actual_sha256: str, actual_s
         raise DigestMismatch(
             f"sha256 mismatch: expected {sha256.lower()}, received bytes hash to {actual_sha256}"
         )
-
-
-def sha256_of(chunks: Iterable[bytes]) -> tuple[str, int]:
-    """Digest and length of a stream."""
-    meter = Meter(chunks, hasher=hashlib.sha256())
-    for _ in meter:
-        pass
-    return meter.hexdigest(), meter.size

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 
 from depot.blobs.models import Blob
 from depot.blobs.store import BlobStore
@@ -84,12 +84,12 @@ def collect_garbage(
     return report
 
 
-def _delete_blob(database: Database, store: BlobStore, unreferenced: object, sha256: str) -> bool:
+def _delete_blob(
+    database: Database, store: BlobStore, unreferenced: Select[Blob], sha256: str
+) -> bool:
     with database.write() as db:
         # Re-check under the row lock: an upload may have touched it, or a file linked it.
-        row = db.scalar(
-            unreferenced.where(Blob.sha256 == sha256).with_for_update()  # type: ignore[attr-defined]
-        )
+        row = db.scalar(unreferenced.where(Blob.sha256 == sha256).with_for_update())
         if row is None:
             return False
         # Bytes go first, while the row is held: a concurrent upload of the same

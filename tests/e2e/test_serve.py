@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -67,11 +67,9 @@ def serving(
         deadline = time.monotonic() + 60
         while True:
             assert process.poll() is None, log.read_text()
-            try:
+            with suppress(httpx.TransportError):
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
-                pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         yield url, log
