@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -99,7 +100,7 @@ def _run_granian(settings: Settings) -> None:
     from granian.constants import Interfaces
 
     server = Granian(
-        settings.model_dump_json(),
+        "depot",  # only names the process; the app comes from the loader below
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
@@ -107,7 +108,9 @@ def _run_granian(settings: Settings) -> None:
         log_access=False,
         log_level=settings.log_level,  # type: ignore[arg-type]
     )
-    server.serve(target_loader=load_app)
+    # Each worker builds its own app from the settings, handed over as JSON so it
+    # survives whichever way granian starts workers (fork or spawn).
+    server.serve(target_loader=partial(load_app, settings.model_dump_json()), wrap_loader=False)
 
 
 def _run_uvicorn(settings: Settings) -> None:

@@ -31,6 +31,8 @@ class _State:
     hasher: Any = field(default_factory=hashlib.sha256)
     etags: list[str] = field(default_factory=list)
     busy: bool = False
+    # Someone found the digest busy while new chunks may have landed: the holder looks again.
+    wanted: bool = False
 
 
 @dataclass
@@ -96,21 +98,32 @@ class DigestTracker:
             self._states.move_to_end(session_id)
             if state.busy and wait > 0:
                 self._changed.wait_for(lambda: not state.busy, timeout=wait)
-            if state.busy or (index is not None and len(state.etags) != index):
+            if state.busy:
+                state.wanted = True
+                return None
+            if index is not None and len(state.etags) != index:
                 return None
             state.busy = True
             return DigestClaim(session_id, state.hasher.copy(), list(state.etags))
 
-    def release(self, claim: DigestClaim, *, keep: bool) -> None:
-        """Hand a claim back; with ``keep`` its hasher and etags become the session's state."""
+    def release(self, claim: DigestClaim, *, keep: bool) -> bool:
+        """Hand a claim back; with ``keep`` its hasher and etags become the session's state.
+
+        Returns:
+            True if another request found the digest busy meanwhile: the chunk it
+            stored may now be hashable, so the caller should claim and look again.
+        """
         with self._changed:
             state = self._states.get(claim.session_id)
+            wanted = False
             if state is not None:
                 state.busy = False
+                wanted, state.wanted = state.wanted, False
                 if keep:
                     state.hasher = claim.hasher
                     state.etags = claim.etags
             self._changed.notify_all()
+            return wanted
 
     def forget(self, session_id: str) -> None:
         """Drop the state of a session, e.g. once it is completed, aborted or expired."""

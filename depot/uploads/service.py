@@ -322,16 +322,16 @@ class UploadService:
         """Hash chunks that arrived ahead of the digest once the gap before them has closed."""
         # Only a session whose digest this process already follows: state made here
         # from nothing would read back chunks that another replica has hashed.
-        claim = self.tracker.claim(str(session_id))
-        if claim is None:
-            return
-        keep = False
-        try:
-            with self.database.read() as db:
-                ahead = self._parts(db, session_id, start=claim.next_index)
-            keep = self._hash_onwards(claim, ahead, token)
-        finally:
-            self.tracker.release(claim, keep=keep)
+        while (claim := self.tracker.claim(str(session_id))) is not None:
+            keep = False
+            try:
+                with self.database.read() as db:
+                    ahead = self._parts(db, session_id, start=claim.next_index)
+                keep = self._hash_onwards(claim, ahead, token)
+            finally:
+                look_again = self.tracker.release(claim, keep=keep)
+            if not look_again:
+                return
 
     def _hash_onwards(self, claim: DigestClaim, parts: Sequence[StagedPart], token: str) -> bool:
         """Feed the contiguous run of stored parts from the claim's position into its hasher.

@@ -71,3 +71,14 @@ def test_forget() -> None:
     tracker.forget("s")
     tracker.release(claim, keep=True)  # releasing a forgotten claim is harmless
     assert tracker.claim("s") is None
+
+
+def test_a_refused_claim_asks_the_holder_to_look_again() -> None:
+    tracker = DigestTracker()
+    holder = tracker.claim("s", index=0)
+    assert holder is not None
+    assert tracker.claim("s") is None  # busy: the chunk just stored may need hashing
+    assert tracker.release(holder, keep=True) is True
+    again = tracker.claim("s")
+    assert again is not None
+    assert tracker.release(again, keep=True) is False

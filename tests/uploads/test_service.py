@@ -395,3 +395,21 @@ def test_status_values(uploads: UploadService) -> None:
     view = uploads.start_upload(space_id=None, created_by_id=None, size=1)
     assert UploadStatus(view.status) is UploadStatus.INITIALIZED
     assert UploadStatus.UPLOADING.is_open and not UploadStatus.COMPLETED.is_open
+
+
+def test_parallel_chunks_leave_nothing_to_hash_at_completion(
+    uploads: UploadService, counting_store: CountingStore
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = os.urandom(8 * CHUNK)
+    parts = chunks_of(data)
+    view = uploads.start_upload(space_id=None, created_by_id=None, size=len(data))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: uploads.receive_chunk(view.id, i, pieces(parts[i])), range(8)))
+    reread_before = list(counting_store.reread)
+    done = uploads.complete_upload(view.id)
+    assert done.blob_sha256 == sha(data)
+    # Chunks that came early were read back once while the upload ran; completion read nothing.
+    assert counting_store.reread == reread_before
+    assert len(reread_before) == len(set(reread_before))
