@@ -27,12 +27,12 @@ serve: install
 
 ## Install what the tests need and run the whole suite (SQLite and PostgreSQL).
 test: install-test
-	$(BIN)/ruff check depot tests
+	$(BIN)/ruff check depot tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: install-test
-	$(BIN)/ruff check depot tests
+	$(BIN)/ruff check depot tests bench
 
 typecheck: install-test
 	$(BIN)/mypy
