@@ -241,6 +241,7 @@ class UploadService:
                 # Forget the old copy before overwriting it: a rewrite that fails half-way
                 # must leave the chunk missing, never recorded with bytes it no longer has.
                 with self.database.write() as db:
+                    self._check_open(self._load(db, session_id, lock=True))
                     db.execute(
                         delete(UploadChunk).where(
                             UploadChunk.session_id == session_id, UploadChunk.index == index
@@ -294,7 +295,7 @@ class UploadService:
 
     def _record_chunk(self, session_id: uuid.UUID, part: StagedPart) -> None:
         with self.database.write() as db:
-            row = self._load(db, session_id)
+            row = self._load(db, session_id, lock=True)
             # The session may have been aborted or expired while the bytes travelled.
             self._check_open(row)
             db.execute(
@@ -384,11 +385,14 @@ class UploadService:
                     loc=("body", "sha256"),
                 )
             expected = given or row.expected_sha256
-            parts = self._parts(db, session_id)
-        self._check_complete(row, parts)
-        total = sum(part.size for part in parts)
+        # Claim first, then list the chunks: once the session is completing no request
+        # can replace a chunk, so the bytes hashed below are the bytes committed.
         self._claim_completion(session_id)
         try:
+            with self.database.read() as db:
+                parts = self._parts(db, session_id)
+            self._check_complete(row, parts)
+            total = sum(part.size for part in parts)
             if row.expected_size is not None and total != row.expected_size:
                 raise SizeMismatch(f"expected {row.expected_size} bytes, received {total}")
             self._check_total(total)
@@ -536,8 +540,10 @@ class UploadService:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _load(self, db: Session, session_id: uuid.UUID) -> UploadSession:
-        row = db.get(UploadSession, session_id)
+    def _load(self, db: Session, session_id: uuid.UUID, *, lock: bool = False) -> UploadSession:
+        # The row lock (PostgreSQL) orders chunk writes against a completion claiming the
+        # session; SQLite's write transactions are serialized anyway.
+        row = db.get(UploadSession, session_id, with_for_update=lock or None)
         if row is None:
             raise NotFound(f"upload session {session_id} not found")
         return row

@@ -413,3 +413,26 @@ def test_parallel_chunks_leave_nothing_to_hash_at_completion(
     # Chunks that came early were read back once while the upload ran; completion read nothing.
     assert counting_store.reread == reread_before
     assert len(reread_before) == len(set(reread_before))
+
+
+def test_a_rewrite_racing_completion_cannot_corrupt_the_blob(
+    uploads: UploadService, counting_store: CountingStore
+) -> None:
+    old = os.urandom(CHUNK + 100)
+    new = bytearray(old)
+    new[7] ^= 0xFF
+    view = uploads.start_upload(space_id=None, created_by_id=None, size=len(old))
+    uploads.receive_chunk(view.id, 0, [old[:CHUNK]])
+    uploads.receive_chunk(view.id, 1, [old[CHUNK:]])
+
+    def rewrite() -> Iterator[bytes]:
+        yield bytes(new[: CHUNK // 2])
+        # Completion arrives while chunk 0 is being rewritten: it must not commit a mix.
+        with pytest.raises(Invalid, match="missing chunk"):
+            uploads.complete_upload(view.id)
+        yield bytes(new[CHUNK // 2 : CHUNK])
+
+    uploads.receive_chunk(view.id, 0, rewrite())
+    done = uploads.complete_upload(view.id)
+    assert done.blob_sha256 == sha(bytes(new))
+    assert b"".join(counting_store.open(sha(bytes(new)))) == bytes(new)
