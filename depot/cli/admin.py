@@ -84,12 +84,18 @@ def create_user(
     ] = None,
     email: Annotated[str | None, typer.Option("--email")] = None,
     superuser: Annotated[bool, typer.Option("--superuser", help="Admin everywhere.")] = False,
+    service_account: Annotated[
+        bool,
+        typer.Option("--service-account", help="A machine user (CI, a pipeline), not a person."),
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Create a user and print a new API token for them as the last line."""
     with _transaction(data_dir, database_url) as db:
-        user = access.create_user(db, username, email=email, is_superuser=superuser)
+        user = access.create_user(
+            db, username, email=email, is_superuser=superuser, is_service_account=service_account
+        )
         if org is not None:
             scope = access.parse_scope(db, f"org:{org}")
             access.grant_role(db, Role.VIEWER, scope, user=user)

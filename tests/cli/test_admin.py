@@ -47,7 +47,7 @@ def test_errors_are_one_line_with_exit_codes(depot) -> None:  # type: ignore[no-
     depot("admin", "create-org", "acme")
     assert "already exists" in depot("admin", "create-org", "acme", code=1)
     assert "not found" in depot("admin", "create-space", "nope", "x", code=3)
-    depot("admin", "create-user", "bob")
+    depot("admin", "create-user", "bob", "--service-account")
     assert "role must be" in depot("admin", "grant", "bob", "owner", "org:acme", code=1)
     assert "scope must be" in depot("admin", "grant", "bob", "viewer", "acme", code=1)
     assert "not found" in depot("admin", "grant", "nobody", "viewer", "org:acme", code=3)

@@ -132,33 +132,36 @@ def test_serve_bootstraps_and_the_admin_contract_works(tmp_path: Path, server: s
     assert files_containing(data_dir, alice.split("_", 2)[2]) == []
 
 
-@pytest.mark.postgres
-def test_serve_on_postgresql(tmp_path: Path) -> None:
+@contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test; its SQLAlchemy URL."""
     name = f"depot_e2e_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    url_base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    env = {**os.environ, "DEPOT_DATABASE_URL": f"{url_base}/{name}"}
-    data_dir = tmp_path / "data"
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     try:
-        assert "upgraded from empty" in depot("db", "upgrade", env=env)
-        with serving(data_dir, env=env) as (url, _log):
-            token = (data_dir / "admin.token").read_text().strip()
-            depot("admin", "create-org", "acme", "--data-dir", str(data_dir), env=env)
-            assert whoami(url, token)["orgs"] == [{"slug": "acme", "name": "acme"}]
-        assert not (data_dir / "depot.db").exists()
+        yield f"{base}/{name}"
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.postgres
+def test_serve_on_postgresql(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with scratch_postgres_database() as url:
+        env = {**os.environ, "DEPOT_DATABASE_URL": url}
+        assert "upgraded from empty" in depot("db", "upgrade", env=env)
+        with serving(data_dir, env=env) as (server, _log):
+            token = (data_dir / "admin.token").read_text().strip()
+            depot("admin", "create-org", "acme", "--data-dir", str(data_dir), env=env)
+            assert whoami(server, token)["orgs"] == [{"slug": "acme", "name": "acme"}]
+        assert not (data_dir / "depot.db").exists()
+
+
+@pytest.mark.postgres
 def test_serve_refuses_a_postgresql_database_that_is_not_migrated(tmp_path: Path) -> None:
-    name = f"depot_e2e_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url_base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
+    with scratch_postgres_database() as url:
         result = subprocess.run(
             [
                 sys.executable,
@@ -168,7 +171,7 @@ def test_serve_refuses_a_postgresql_database_that_is_not_migrated(tmp_path: Path
                 "--data-dir",
                 str(tmp_path),
                 "--database-url",
-                f"{url_base}/{name}",
+                url,
                 "--port",
                 str(free_port()),
             ],
@@ -176,8 +179,5 @@ def test_serve_refuses_a_postgresql_database_that_is_not_migrated(tmp_path: Path
             text=True,
             timeout=60,
         )
-        assert result.returncode == 1
-        assert "run `depot db upgrade`" in result.stderr
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert result.returncode == 1
+    assert "run `depot db upgrade`" in result.stderr
