@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from depot import __version__
 from depot.api.errors import install_error_handlers
+from depot.api.model_repository_v1 import router as model_repository_router
 from depot.api.native import router as native_router
 from depot.jobs.runner import JobRunner, PeriodicJob
 from depot.services import Services, build_services
@@ -71,4 +72,5 @@ def create_app(
         return {"status": "ok"}
 
     app.include_router(native_router, prefix="/api/v1")
+    app.include_router(model_repository_router, prefix="/api/v1.0")
     return app

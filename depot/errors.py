@@ -12,6 +12,7 @@
     ├── PayloadTooLarge          more bytes than a limit allows
     ├── Unauthenticated          no credentials, or credentials that are not valid
     ├── Forbidden                the caller may see the thing but not do this to it
+    │   └── QuotaExceeded        a configured limit (products per space, ...) is reached
     └── Unavailable              a backing service (database, store) failed
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "PayloadTooLarge",
     "Unauthenticated",
     "Forbidden",
+    "QuotaExceeded",
     "Unavailable",
 ]
 
@@ -111,6 +113,12 @@ class Forbidden(DepotError):
     """The caller may see the object but lacks the role for this action."""
 
     code = "forbidden"
+
+
+class QuotaExceeded(Forbidden):
+    """A configured limit is reached, such as the number of products a space may hold."""
+
+    code = "quota_exceeded"
 
 
 class Unavailable(DepotError):

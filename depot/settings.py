@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Unreferenced blobs younger than this are left alone by `depot gc`.",
     )
+    catalog_product_limit: int = Field(
+        default=0,
+        ge=0,
+        description="Most model products one space may hold; 0 means no limit.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Server log level."
     )

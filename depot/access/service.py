@@ -43,6 +43,7 @@ __all__ = [
     "record_token_use",
     "require",
     "require_org",
+    "require_org_visible",
     "revoke_role",
     "revoke_token",
     "role_on_org",
@@ -463,6 +464,17 @@ def require_org(db: Session, principal: Principal, org: Org, role: Role) -> Role
         shown = held.value if held else "not a member of the org itself"
         raise Forbidden(f"{role.value} role required on org {org.slug}; you are {shown}")
     return held
+
+
+def require_org_visible(db: Session, principal: Principal, org: Org) -> None:
+    """Check that the principal has some role in ``org`` (on it or on one of its spaces).
+
+    Raises:
+        NotFound: the principal has none, so the org is not theirs to know about.
+    """
+    visible = visible_org_ids(principal, db)
+    if visible is not None and org.id not in visible:
+        raise NotFound(f"org {org.slug!r} not found")
 
 
 def visible_spaces(principal: Principal) -> ColumnElement[bool]:

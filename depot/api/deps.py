@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from depot.access.service import Principal, authenticate, record_token_use
 from depot.services import Services
 
-__all__ = ["CurrentPrincipal", "ReadDb", "WriteDb", "bearer_token", "get_services"]
+__all__ = ["CurrentPrincipal", "ReadDb", "Svc", "WriteDb", "bearer_token", "get_services"]
 
 
 def get_services(request: Request) -> Services:
@@ -54,6 +54,7 @@ def current_principal(
     return principal
 
 
+Svc = Annotated[Services, Depends(get_services)]
 ReadDb = Annotated[Session, Depends(read_db)]
 WriteDb = Annotated[Session, Depends(write_db)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -77,8 +77,12 @@ class Artifact(Base):
     space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(256))
     kind: Mapped[str] = mapped_column(String(32), index=True)
+    # What people call it ("Churn Prediction Model"); ``name`` is the slug in URLs.
+    display_name: Mapped[str] = mapped_column(String(500), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
+    # Archived artifacts keep everything but drop out of default listings.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
@@ -103,6 +107,9 @@ class Version(Base):
     number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=VersionStatus.STAGED)
     label: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Release metadata: a type such as "major", "minor", "patch" or "release", and a date.
+    release_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
     manifest: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
@@ -132,14 +139,22 @@ class Alias(Base):
 
 
 class File(Base):
-    """A path inside a version, pointing at a blob by its SHA-256."""
+    """A named file pointing at a blob by its SHA-256.
+
+    Most files belong to a version (``version_id`` set) and are immutable with it.
+    A file without a version is attached to the artifact itself, the way the Model
+    Repository API attaches model artifacts to a product; several may share a path.
+    """
 
     __tablename__ = "files"
     __table_args__ = (UniqueConstraint("version_id", "path"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    version_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("versions.id", ondelete="CASCADE"), index=True
+    artifact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="CASCADE"), index=True
+    )
+    version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("versions.id", ondelete="CASCADE"), nullable=True, index=True
     )
     path: Mapped[str] = mapped_column(String(1024))
     # RESTRICT: a blob row cannot go while a file still points at it (gc relies on this).
@@ -149,4 +164,8 @@ class File(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

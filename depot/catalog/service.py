@@ -7,6 +7,7 @@ import posixpath
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,6 +33,7 @@ __all__ = [
     "check_path",
     "create_artifact",
     "create_org",
+    "create_release",
     "create_space",
     "create_version",
     "delete_file",
@@ -43,6 +45,7 @@ __all__ = [
     "get_space",
     "list_files",
     "list_orgs",
+    "list_versions",
     "list_spaces",
     "remove_alias",
     "resolve_version",
@@ -260,6 +263,46 @@ def finalize_version(db: Session, version: Version) -> Version:
     return version
 
 
+def create_release(
+    db: Session,
+    artifact: Artifact,
+    *,
+    created_by_id: int | None = None,
+    label: str | None = None,
+    description: str = "",
+    release_type: str | None = None,
+    released_at: datetime | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Version:
+    """Record a release of ``artifact``: a version, ready at once, numbered next.
+
+    Files can be attached to the artifact and linked to the release (as the Model
+    Repository API does); the version's own file set stays empty and immutable.
+    """
+    version = create_version(
+        db,
+        artifact,
+        created_by_id=created_by_id,
+        label=label,
+        description=description,
+        metadata=metadata,
+    )
+    version.release_type = release_type
+    version.released_at = released_at
+    return finalize_version(db, version)
+
+
+def list_versions(db: Session, artifact: Artifact) -> list[Version]:
+    """The artifact's ready versions, newest first."""
+    return list(
+        db.scalars(
+            select(Version)
+            .where(Version.artifact_id == artifact.id, Version.status == VersionStatus.READY)
+            .order_by(Version.number.desc())
+        )
+    )
+
+
 def fail_version(db: Session, version: Version) -> Version:
     """Mark a staged version failed; its files are dropped so their blobs can be collected."""
     if version.status == VersionStatus.READY:
@@ -392,6 +435,7 @@ def add_file(
         db.delete(existing)
         db.flush()
     file = File(
+        artifact_id=version.artifact_id,
         version_id=version.id,
         path=path,
         blob_sha256=blob.sha256,

@@ -72,14 +72,15 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def add_unique(db: Session, row: Base, conflict: str) -> None:
-    """Insert ``row``; if it breaks a unique constraint raise :class:`Conflict` with ``conflict``.
+def add_unique(db: Session, row: Base | list[Base], conflict: str) -> None:
+    """Insert ``row`` (or rows, all or none); on a unique-constraint failure raise
+    :class:`Conflict` with the message ``conflict``.
 
     The insert runs in a savepoint, so the session stays usable after the conflict.
     """
     try:
         with db.begin_nested():
-            db.add(row)
+            db.add_all(row if isinstance(row, list) else [row])
     except IntegrityError:
         raise Conflict(conflict) from None
 

@@ -21,6 +21,7 @@ def import_models() -> None:
     import depot.access.models
     import depot.blobs.models
     import depot.catalog.models
+    import depot.model_records.models
     import depot.uploads.models  # noqa: F401
 
 

@@ -1,0 +1,134 @@
+"""Listing, creating and updating model records."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from depot.access.models import Role
+from depot.access.service import require, require_org_visible
+from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
+from depot.catalog.service import get_org
+from depot.model_records import service as records
+from depot.model_records.schemas import (
+    ModelFamily,
+    ModelRecordChanges,
+    ModelRecordCreate,
+    ModelSummary,
+    ProductType,
+)
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def model_filters(
+    q: Annotated[
+        str | None, Query(max_length=500, description="Search the model's text fields.")
+    ] = None,
+    model_family: ModelFamily | None = None,
+    types: Annotated[list[ProductType] | None, Query()] = None,
+    deployment_status: str | None = None,
+    model_task_type: str | None = None,
+    risk_classification: str | None = None,
+    include_archived: bool = False,
+) -> records.ModelFilters:
+    return records.ModelFilters(
+        q=q or None,
+        model_family=model_family,
+        types=tuple(types or ()),
+        deployment_status=deployment_status,
+        model_task_type=model_task_type,
+        risk_classification=risk_classification,
+        include_archived=include_archived,
+    )
+
+
+Filters = Annotated[records.ModelFilters, Depends(model_filters)]
+Skip = Annotated[int, Query(ge=0)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def _paged(
+    response: Response, page: list[ModelSummary], total: int, skip: int, limit: int
+) -> list[ModelSummary]:
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Page"] = str(skip // limit + 1)
+    response.headers["X-Has-More"] = "true" if skip + len(page) < total else "false"
+    return page
+
+
+@router.get("/catalog/spaces/{slug}/model-repository/models", response_model=list[ModelSummary])
+def list_space_models(
+    slug: str,
+    principal: CurrentPrincipal,
+    db: ReadDb,
+    response: Response,
+    filters: Filters,
+    skip: Skip = 0,
+    limit: Limit = 50,
+) -> list[ModelSummary]:
+    """Model repository records of one space (the slug, or ORG:SLUG when ambiguous)."""
+    space = records.resolve_space(db, principal, slug)
+    page, total = records.list_model_records(
+        db, principal, filters, space=space, skip=skip, limit=limit
+    )
+    return _paged(response, page, total, skip, limit)
+
+
+@router.get("/organizations/{slug}/model-repository/models", response_model=list[ModelSummary])
+def list_organization_models(
+    slug: str,
+    principal: CurrentPrincipal,
+    db: ReadDb,
+    response: Response,
+    filters: Filters,
+    skip: Skip = 0,
+    limit: Limit = 50,
+) -> list[ModelSummary]:
+    """Model repository records across the org's spaces the caller may view."""
+    org = get_org(db, slug)
+    require_org_visible(db, principal, org)
+    page, total = records.list_model_records(
+        db, principal, filters, org=org, skip=skip, limit=limit
+    )
+    return _paged(response, page, total, skip, limit)
+
+
+@router.post(
+    "/catalog/spaces/{slug}/model-repository/models", status_code=201, response_model=ModelSummary
+)
+def create_model(
+    slug: str,
+    body: ModelRecordCreate,
+    principal: CurrentPrincipal,
+    db: WriteDb,
+    svc: Svc,
+) -> ModelSummary:
+    """Create a model record (a catalog product of a Model Repository type) in a space."""
+    space = records.resolve_space(db, principal, slug)
+    require(principal, space, Role.EDITOR)
+    artifact = records.create_model_record(
+        db,
+        space,
+        body,
+        created_by_id=principal.user_id,
+        product_limit=svc.settings.catalog_product_limit,
+    )
+    return records.summarize(db, [artifact.id])[0]
+
+
+@router.patch("/catalog/products/{product_id}/model-repository", response_model=ModelSummary)
+def update_model(
+    product_id: uuid.UUID,
+    body: ModelRecordChanges,
+    principal: CurrentPrincipal,
+    db: WriteDb,
+) -> ModelSummary:
+    """Change some fields of a model record; `is_archived` archives or restores it."""
+    artifact, _space = records.load_model(db, principal, product_id, Role.EDITOR)
+    records.update_model_record(db, artifact, body)
+    return records.summarize(db, [artifact.id])[0]

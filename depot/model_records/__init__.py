@@ -1,0 +1,1 @@
+"""Model records: governance metadata of model artifacts, their attached files and releases."""

@@ -1,0 +1,601 @@
+"""Model records: create, update, list and summarise models; attach, list and delete their files.
+
+A model record is a core artifact of kind ``model`` plus its :class:`ModelCard`.
+Its "model artifacts" are files attached to the artifact itself (not to a
+version), each described by a :class:`ModelFile`; its "product versions" are
+the artifact's ready versions.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from depot.access.models import Role
+from depot.access.service import Principal, require, visible_spaces
+from depot.blobs.models import Blob
+from depot.catalog.models import Artifact, ArtifactKind, File, Org, Space, Version, VersionStatus
+from depot.catalog.service import create_artifact
+from depot.db.base import add_unique, utcnow
+from depot.errors import Invalid, NotFound, QuotaExceeded
+from depot.model_records.models import ModelCard, ModelFile
+from depot.model_records.schemas import ModelRecordChanges, ModelRecordCreate, ModelSummary
+
+__all__ = [
+    "CARD_FIELDS",
+    "ModelFilters",
+    "ModelFileView",
+    "attach_model_file",
+    "check_release",
+    "create_model_record",
+    "delete_model_file",
+    "find_uploaded_file",
+    "get_model_file",
+    "list_model_files",
+    "list_model_records",
+    "load_model",
+    "model_format",
+    "resolve_space",
+    "slugify",
+    "summarize",
+    "update_model_record",
+]
+
+CARD_FIELDS = (
+    "product_type",
+    "provider",
+    "environment",
+    "risk_classification",
+    "lifecycle_stage",
+    "model_family",
+    "model_task_type",
+    "model_architecture",
+    "framework",
+    "long_description",
+    "intended_use",
+    "limitations",
+    "deployment_status",
+    "serving_url",
+    "input_schema",
+    "output_schema",
+    "ai_system_type",
+    "vendor_name",
+    "vendor_product_name",
+    "vendor_model_id",
+    "deployment_environment",
+    "business_use_case",
+    "is_gpai",
+)
+# The fields `q` searches, besides the name and description of the artifact itself.
+_SEARCHED = (
+    "long_description",
+    "intended_use",
+    "limitations",
+    "model_architecture",
+    "framework",
+    "provider",
+)
+_DEFAULTS = {
+    "product_type": "ML Model",
+    "environment": "development",
+    "deployment_status": "development",
+}
+_MODEL_FORMATS = {
+    ".onnx": "onnx",
+    ".safetensors": "safetensors",
+    ".pt": "pytorch",
+    ".pth": "pytorch",
+    ".bin": "bin",
+    ".gguf": "gguf",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".joblib": "joblib",
+    ".h5": "keras",
+    ".keras": "keras",
+    ".pb": "tensorflow",
+    ".tflite": "tflite",
+    ".mlmodel": "coreml",
+    ".pmml": "pmml",
+    ".json": "json",
+    ".ckpt": "checkpoint",
+    ".npz": "numpy",
+    ".zip": "zip",
+    ".tar": "tar",
+    ".gz": "gzip",
+}
+
+
+@dataclass(frozen=True)
+class ModelFilters:
+    """The listing filters of the Model Repository API."""
+
+    q: str | None = None
+    model_family: str | None = None
+    types: Sequence[str] = ()
+    deployment_status: str | None = None
+    model_task_type: str | None = None
+    risk_classification: str | None = None
+    include_archived: bool = False
+
+
+@dataclass(frozen=True)
+class ModelFileView:
+    """A file attached to a model, with what the Model Repository API says about it."""
+
+    file: File
+    info: ModelFile
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def slugify(name: str) -> str:
+    """``"Churn Prediction Model"`` → ``"churn-prediction-model"``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:256].strip("-") or "model"
+
+
+# -- spaces and access --------------------------------------------------------------------
+
+
+def resolve_space(db: Session, principal: Principal, ref: str) -> Space:
+    """Find a space by slug among those the caller may view.
+
+    ``ref`` is a space slug, or ``ORG:SLUG`` when the caller sees spaces of that
+    slug in more than one org.
+
+    Raises:
+        NotFound: no visible space has that slug.
+        Invalid: the slug is ambiguous; the message names the orgs to choose from.
+    """
+    org_slug, _, slug = ref.rpartition(":")
+    query = (
+        select(Space, Org.slug)
+        .join(Org, Org.id == Space.org_id)
+        .where(Space.slug == slug, visible_spaces(principal))
+    )
+    if org_slug:
+        query = query.where(Org.slug == org_slug)
+    rows = db.execute(query.order_by(Org.slug)).all()
+    if not rows:
+        raise NotFound(f"space {ref} not found")
+    if len(rows) > 1:
+        orgs = ", ".join(row[1] for row in rows)
+        raise Invalid(
+            f"space slug {slug!r} exists in several of your orgs ({orgs});"
+            f" name one as ORG:SLUG, e.g. {rows[0][1]}:{slug}",
+            loc=("path", "slug"),
+        )
+    space: Space = rows[0][0]
+    return space
+
+
+def load_model(
+    db: Session, principal: Principal, product_id: uuid.UUID, role: Role
+) -> tuple[Artifact, Space]:
+    """The model artifact ``product_id`` and its space, if the caller holds ``role`` on it.
+
+    Raises:
+        NotFound: no such model, or the caller may not see it.
+        Forbidden: the caller may see it but lacks ``role``.
+    """
+    artifact = db.get(Artifact, product_id)
+    space = db.get(Space, artifact.space_id) if artifact is not None else None
+    what = f"product {product_id}"
+    if artifact is None or space is None or artifact.kind != ArtifactKind.MODEL:
+        raise NotFound(f"{what} not found")
+    require(principal, space, role, artifact_id=artifact.id, what=what)
+    return artifact, space
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+def _search_text(artifact: Artifact, card: ModelCard) -> str:
+    parts = [artifact.name, artifact.display_name, artifact.description]
+    parts += [getattr(card, name) or "" for name in _SEARCHED]
+    return " ".join(part for part in parts if part).lower()
+
+
+def create_model_record(
+    db: Session,
+    space: Space,
+    body: ModelRecordCreate,
+    *,
+    created_by_id: int | None,
+    product_limit: int = 0,
+) -> Artifact:
+    """Create a model artifact with its card in ``space``.
+
+    Args:
+        product_limit: the most models a space may hold; 0 means no limit.
+
+    Raises:
+        QuotaExceeded: the space holds ``product_limit`` models already.
+        Conflict: the slug is taken in the space.
+        Invalid: the slug is not valid.
+    """
+    if product_limit:
+        held = (
+            db.scalar(
+                select(func.count())
+                .select_from(Artifact)
+                .where(Artifact.space_id == space.id, Artifact.kind == ArtifactKind.MODEL)
+            )
+            or 0
+        )
+        if held >= product_limit:
+            raise QuotaExceeded(
+                f"space {space.slug} has reached its catalog product limit of {product_limit}"
+            )
+    artifact = create_artifact(
+        db,
+        space,
+        body.slug or slugify(body.name),
+        ArtifactKind.MODEL,
+        description=body.description or "",
+        created_by_id=created_by_id,
+    )
+    artifact.display_name = body.name
+    values = {name: getattr(body, name) for name in CARD_FIELDS}
+    for name, default in _DEFAULTS.items():
+        values[name] = values[name] or default
+    card = ModelCard(artifact_id=artifact.id, **values)
+    card.search_text = _search_text(artifact, card)
+    add_unique(db, card, f"model {artifact.name} already has a card")
+    return artifact
+
+
+def update_model_record(db: Session, artifact: Artifact, changes: ModelRecordChanges) -> None:
+    """Apply the fields present in ``changes``; absent fields keep their values."""
+    sent = changes.model_fields_set
+    card = db.get(ModelCard, artifact.id)
+    if card is None:
+        card = ModelCard(artifact_id=artifact.id, **_DEFAULTS)
+        db.add(card)
+    for name in CARD_FIELDS:
+        if name in sent:
+            value = getattr(changes, name)
+            setattr(card, name, value if value is not None else _DEFAULTS.get(name))
+    if "name" in sent and changes.name is not None:
+        artifact.display_name = changes.name
+    if "description" in sent:
+        artifact.description = changes.description or ""
+    if "is_archived" in sent and changes.is_archived is not None:
+        if changes.is_archived and artifact.archived_at is None:
+            artifact.archived_at = utcnow()
+        elif not changes.is_archived:
+            artifact.archived_at = None
+    artifact.updated_at = utcnow()
+    card.search_text = _search_text(artifact, card)
+    db.flush()
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filtered(query: Select[Any], filters: ModelFilters) -> Select[Any]:
+    conditions: list[ColumnElement[bool]] = [Artifact.kind == ArtifactKind.MODEL]
+    if not filters.include_archived:
+        conditions.append(Artifact.archived_at.is_(None))
+    if filters.model_family:
+        conditions.append(ModelCard.model_family == filters.model_family)
+    if filters.types:
+        conditions.append(
+            func.coalesce(ModelCard.product_type, _DEFAULTS["product_type"]).in_(filters.types)
+        )
+    if filters.deployment_status:
+        conditions.append(
+            func.coalesce(ModelCard.deployment_status, _DEFAULTS["deployment_status"])
+            == filters.deployment_status
+        )
+    if filters.model_task_type:
+        conditions.append(ModelCard.model_task_type == filters.model_task_type)
+    if filters.risk_classification:
+        conditions.append(ModelCard.risk_classification == filters.risk_classification)
+    if filters.q:
+        own_text = func.lower(
+            Artifact.name
+            + literal(" ")
+            + Artifact.display_name
+            + literal(" ")
+            + Artifact.description
+        )
+        text = func.coalesce(ModelCard.search_text, own_text)
+        conditions.append(text.like(_like(filters.q), escape="\\"))
+    return query.where(and_(*conditions))
+
+
+def list_model_records(
+    db: Session,
+    principal: Principal,
+    filters: ModelFilters,
+    *,
+    space: Space | None = None,
+    org: Org | None = None,
+    skip: int = 0,
+    limit: int = 50,
+) -> tuple[list[ModelSummary], int]:
+    """One page of model summaries in a space, or across the org's spaces the caller may view.
+
+    Returns:
+        The page, newest first, and the total number of matching models.
+    """
+    base = (
+        select(Artifact.id)
+        .join(Space, Space.id == Artifact.space_id)
+        .outerjoin(ModelCard, ModelCard.artifact_id == Artifact.id)
+    )
+    if space is not None:
+        base = base.where(Artifact.space_id == space.id)
+    if org is not None:
+        base = base.where(Space.org_id == org.id, visible_spaces(principal))
+    base = _filtered(base, filters)
+    total = db.scalar(select(func.count()).select_from(base.subquery())) or 0
+    ids = list(
+        db.scalars(
+            base.order_by(Artifact.created_at.desc(), Artifact.id.desc()).offset(skip).limit(limit)
+        )
+    )
+    return summarize(db, ids), total
+
+
+def summarize(db: Session, artifact_ids: Sequence[uuid.UUID]) -> list[ModelSummary]:
+    """Summaries of the given models, in the given order, computed from their data."""
+    if not artifact_ids:
+        return []
+    rows = db.execute(
+        select(Artifact, Space, ModelCard)
+        .join(Space, Space.id == Artifact.space_id)
+        .outerjoin(ModelCard, ModelCard.artifact_id == Artifact.id)
+        .where(Artifact.id.in_(artifact_ids))
+    ).all()
+    found = {row[0].id: row for row in rows}
+    versions = _release_summary(db, artifact_ids)
+    files = _file_summary(db, artifact_ids)
+    summaries = []
+    for artifact_id in artifact_ids:
+        if artifact_id not in found:
+            continue
+        artifact, space, card = found[artifact_id]
+        summaries.append(
+            _summary(artifact, space, card, versions.get(artifact_id), files.get(artifact_id))
+        )
+    return summaries
+
+
+def _release_summary(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, Version]]:
+    ready = and_(Version.artifact_id.in_(ids), Version.status == VersionStatus.READY)
+    latest = (
+        select(Version.artifact_id, func.count().label("n"), func.max(Version.number).label("top"))
+        .where(ready)
+        .group_by(Version.artifact_id)
+        .subquery()
+    )
+    rows = db.execute(
+        select(Version, latest.c.n).join(
+            latest,
+            and_(Version.artifact_id == latest.c.artifact_id, Version.number == latest.c.top),
+        )
+    ).all()
+    return {version.artifact_id: (count, version) for version, count in rows}
+
+
+def _file_summary(
+    db: Session, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, ModelFileView]]:
+    counts: dict[uuid.UUID, int] = {
+        artifact_id: count
+        for artifact_id, count in db.execute(
+            select(ModelFile.artifact_id, func.count())
+            .where(ModelFile.artifact_id.in_(ids))
+            .group_by(ModelFile.artifact_id)
+        )
+    }
+    # The current file of each model, or its newest when none is marked current.
+    rows = db.execute(
+        select(File, ModelFile)
+        .join(ModelFile, ModelFile.file_id == File.id)
+        .where(ModelFile.artifact_id.in_(ids))
+        .order_by(ModelFile.artifact_id, ModelFile.is_current.desc(), ModelFile.uploaded_at.desc())
+    ).all()
+    chosen: dict[uuid.UUID, tuple[int, ModelFileView]] = {}
+    for file, info in rows:
+        if info.artifact_id not in chosen:
+            chosen[info.artifact_id] = (
+                counts.get(info.artifact_id, 0),
+                ModelFileView(file, info, file.metadata_),
+            )
+    return chosen
+
+
+def model_format(view: ModelFileView) -> str | None:
+    """The file's model format: ``metadata["format"]`` if given, else from its extension."""
+    declared = view.metadata.get("format")
+    if isinstance(declared, str) and declared:
+        return declared
+    return _MODEL_FORMATS.get(PurePosixPath(view.file.path).suffix.lower())
+
+
+def _summary(
+    artifact: Artifact,
+    space: Space,
+    card: ModelCard | None,
+    release: tuple[int, Version] | None,
+    current: tuple[int, ModelFileView] | None,
+) -> ModelSummary:
+    card_values: dict[str, Any] = {name: getattr(card, name, None) for name in CARD_FIELDS}
+    for name, default in _DEFAULTS.items():
+        card_values[name] = card_values[name] or default
+    version = release[1] if release else None
+    view = current[1] if current else None
+    return ModelSummary(
+        id=artifact.id,
+        slug=artifact.name,
+        name=artifact.display_name or artifact.name,
+        description=artifact.description or None,
+        space_id=space.id,
+        space_slug=space.slug,
+        space_name=space.name,
+        **card_values,
+        version_count=release[0] if release else 0,
+        current_version_id=version.id if version else None,
+        current_version_number=version.number if version else None,
+        current_version_type=version.release_type if version else None,
+        current_version_release_date=(
+            (version.released_at or version.finalized_at) if version else None
+        ),
+        artifact_count=current[0] if current else 0,
+        current_artifact_id=view.file.id if view else None,
+        current_artifact_file_name=view.file.path if view else None,
+        current_artifact_kind=view.info.artifact_kind if view else None,
+        current_artifact_content_type=view.file.content_type if view else None,
+        current_artifact_model_format=model_format(view) if view else None,
+        current_artifact_sha256=view.file.blob_sha256 if view else None,
+        current_artifact_size_bytes=view.file.size if view else None,
+        is_archived=artifact.archived_at is not None,
+        archived_at=artifact.archived_at,
+        created_at=artifact.created_at,
+        updated_at=artifact.updated_at,
+    )
+
+
+# -- attached files -----------------------------------------------------------------------
+
+
+def check_release(db: Session, artifact: Artifact, version_id: uuid.UUID | None) -> None:
+    """Check that ``version_id`` (if given) is a ready version of ``artifact``.
+
+    Raises:
+        Invalid: it is not.
+    """
+    if version_id is None:
+        return
+    version = db.get(Version, version_id)
+    if (
+        version is None
+        or version.artifact_id != artifact.id
+        or version.status != (VersionStatus.READY)
+    ):
+        raise Invalid(
+            f"product_version_id {version_id} is not a version of this product",
+            loc=("body", "product_version_id"),
+        )
+
+
+def attach_model_file(
+    db: Session,
+    artifact: Artifact,
+    blob_sha256: str,
+    *,
+    file_name: str,
+    content_type: str,
+    artifact_kind: str,
+    version_label: str | None,
+    version_id: uuid.UUID | None,
+    training_run_id: uuid.UUID | None,
+    external_uri: str | None,
+    is_current: bool,
+    metadata: dict[str, Any],
+    upload_id: uuid.UUID | None,
+    uploaded_by_id: int | None,
+) -> ModelFileView:
+    """Attach a stored blob to a model as a model file; ``is_current`` demotes the previous one.
+
+    Raises:
+        NotFound: the blob is not recorded.
+        Invalid: ``version_id`` is not a ready version of the model.
+        Conflict: a file was already attached from ``upload_id``.
+    """
+    blob = db.get(Blob, blob_sha256)
+    if blob is None:
+        raise NotFound(f"blob {blob_sha256} not found")
+    check_release(db, artifact, version_id)
+    now = utcnow()
+    if is_current:
+        db.execute(
+            update(ModelFile)
+            .where(ModelFile.artifact_id == artifact.id, ModelFile.is_current.is_(True))
+            .values(is_current=False)
+        )
+    file = File(
+        id=uuid.uuid4(),
+        artifact_id=artifact.id,
+        version_id=None,
+        path=file_name,
+        blob_sha256=blob.sha256,
+        size=blob.size,
+        content_type=content_type,
+        metadata_=dict(metadata),
+        created_by_id=uploaded_by_id,
+        created_at=now,
+        updated_at=now,
+    )
+    info = ModelFile(
+        file_id=file.id,
+        artifact_id=artifact.id,
+        artifact_kind=artifact_kind,
+        version_label=version_label,
+        version_id=version_id,
+        training_run_id=training_run_id,
+        external_uri=external_uri,
+        is_current=is_current,
+        upload_id=upload_id,
+        uploaded_by_id=uploaded_by_id,
+        uploaded_at=now,
+    )
+    add_unique(db, [file, info], f"upload {upload_id} already produced a model file")
+    artifact.updated_at = now
+    return ModelFileView(file, info, file.metadata_)
+
+
+def list_model_files(db: Session, artifact: Artifact) -> list[ModelFileView]:
+    """Every file attached to the model, newest first."""
+    rows = db.execute(
+        select(File, ModelFile)
+        .join(ModelFile, ModelFile.file_id == File.id)
+        .where(ModelFile.artifact_id == artifact.id)
+        .order_by(ModelFile.uploaded_at.desc(), File.id)
+    ).all()
+    return [ModelFileView(file, info, file.metadata_) for file, info in rows]
+
+
+def get_model_file(db: Session, artifact: Artifact, file_id: uuid.UUID) -> ModelFileView:
+    """One attached file of the model.
+
+    Raises:
+        NotFound: the model has no such file.
+    """
+    row = db.execute(
+        select(File, ModelFile)
+        .join(ModelFile, ModelFile.file_id == File.id)
+        .where(File.id == file_id, ModelFile.artifact_id == artifact.id)
+    ).first()
+    if row is None:
+        raise NotFound(f"artifact {file_id} not found")
+    return ModelFileView(row[0], row[1], row[0].metadata_)
+
+
+def find_uploaded_file(db: Session, upload_id: uuid.UUID) -> ModelFileView | None:
+    """The model file an upload produced, if it has completed into one."""
+    row = db.execute(
+        select(File, ModelFile)
+        .join(ModelFile, ModelFile.file_id == File.id)
+        .where(ModelFile.upload_id == upload_id)
+    ).first()
+    return ModelFileView(row[0], row[1], row[0].metadata_) if row else None
+
+
+def delete_model_file(db: Session, artifact: Artifact, file_id: uuid.UUID) -> None:
+    """Detach a file from the model; its blob loses a reference (gc collects it if unused)."""
+    view = get_model_file(db, artifact, file_id)
+    db.delete(view.file)
+    artifact.updated_at = utcnow()
+    db.flush()
