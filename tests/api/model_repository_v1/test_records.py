@@ -42,14 +42,21 @@ CHURN: dict[str, Any] = {
 }
 
 
-async def create(client: httpx.AsyncClient, world: World, body: dict[str, Any],
-                 space: str = "ml", who: str = "alice") -> httpx.Response:
-    return await client.post(f"{BASE}/catalog/spaces/{space}/model-repository/models",
-                             json=body, headers=world.auth(who))
+async def create(
+    client: httpx.AsyncClient,
+    world: World,
+    body: dict[str, Any],
+    space: str = "ml",
+    who: str = "alice",
+) -> httpx.Response:
+    return await client.post(
+        f"{BASE}/catalog/spaces/{space}/model-repository/models", json=body, headers=world.auth(who)
+    )
 
 
-async def test_create_stores_and_returns_every_field(client: httpx.AsyncClient,
-                                                     world: World) -> None:
+async def test_create_stores_and_returns_every_field(
+    client: httpx.AsyncClient, world: World
+) -> None:
     response = await create(client, world, CHURN)
     assert response.status_code == 201, response.text
     summary = response.json()
@@ -84,8 +91,9 @@ async def test_defaults_and_derived_slug(client: httpx.AsyncClient, world: World
         ({"name": "x", "input_schema": "not an object"}, "input_schema"),
     ],
 )
-async def test_invalid_bodies_are_422(client: httpx.AsyncClient, world: World,
-                                      body: dict[str, Any], field: str) -> None:
+async def test_invalid_bodies_are_422(
+    client: httpx.AsyncClient, world: World, body: dict[str, Any], field: str
+) -> None:
     response = await create(client, world, body)
     assert response.status_code == 422
     problems = response.json()["detail"]
@@ -103,25 +111,44 @@ async def test_duplicate_slug_conflicts(client: httpx.AsyncClient, world: World)
 async def test_create_needs_edit_on_the_space(client: httpx.AsyncClient, world: World) -> None:
     assert (await create(client, world, {"name": "m"}, who="bob")).status_code == 403
     assert (await create(client, world, {"name": "m"}, who="dave")).status_code == 404
-    assert (await create(client, world, {"name": "m"}, space="web",
-                         who="alice")).status_code == 404
-    anonymous = await client.post(f"{BASE}/catalog/spaces/ml/model-repository/models",
-                                  json={"name": "m"})
+    assert (await create(client, world, {"name": "m"}, space="web", who="alice")).status_code == 404
+    anonymous = await client.post(
+        f"{BASE}/catalog/spaces/ml/model-repository/models", json={"name": "m"}
+    )
     assert anonymous.status_code == 401
 
 
 async def seed(client: httpx.AsyncClient, world: World) -> None:
     models = [
-        {"name": "Churn", "model_family": "traditional_ml", "deployment_status": "production",
-         "model_task_type": "classification", "risk_classification": "limited",
-         "framework": "XGBoost"},
-        {"name": "Support Bot", "product_type": "LLM Agent", "model_family": "genai",
-         "model_task_type": "llm", "risk_classification": "high",
-         "intended_use": "Answer billing questions"},
-        {"name": "Embedder", "product_type": "AI System", "model_family": "embedding_model",
-         "model_task_type": "embedding", "provider": "OpenWeights"},
-        {"name": "Forecast", "model_family": "traditional_ml", "model_task_type": "forecasting",
-         "limitations": "Weekly seasonality only"},
+        {
+            "name": "Churn",
+            "model_family": "traditional_ml",
+            "deployment_status": "production",
+            "model_task_type": "classification",
+            "risk_classification": "limited",
+            "framework": "XGBoost",
+        },
+        {
+            "name": "Support Bot",
+            "product_type": "LLM Agent",
+            "model_family": "genai",
+            "model_task_type": "llm",
+            "risk_classification": "high",
+            "intended_use": "Answer billing questions",
+        },
+        {
+            "name": "Embedder",
+            "product_type": "AI System",
+            "model_family": "embedding_model",
+            "model_task_type": "embedding",
+            "provider": "OpenWeights",
+        },
+        {
+            "name": "Forecast",
+            "model_family": "traditional_ml",
+            "model_task_type": "forecasting",
+            "limitations": "Weekly seasonality only",
+        },
     ]
     for body in models:
         assert (await create(client, world, body)).status_code == 201
@@ -143,13 +170,21 @@ async def test_filters(client: httpx.AsyncClient, world: World) -> None:
     assert await query({}) == ["Churn", "Embedder", "Forecast", "Support Bot"]
     assert await query({"model_family": "traditional_ml"}) == ["Churn", "Forecast"]
     assert await query([("types", "LLM Agent"), ("types", "AI System")]) == [
-        "Embedder", "Support Bot"]
+        "Embedder",
+        "Support Bot",
+    ]
     assert await query({"types": "ML Model"}) == ["Churn", "Forecast"]
     assert await query({"deployment_status": "production"}) == ["Churn"]
     assert await query({"model_task_type": "embedding"}) == ["Embedder"]
     assert await query({"risk_classification": "high"}) == ["Support Bot"]
-    assert await query({"model_family": "traditional_ml", "model_task_type": "forecasting",
-                        "deployment_status": "development", "q": "weekly"}) == ["Forecast"]
+    assert await query(
+        {
+            "model_family": "traditional_ml",
+            "model_task_type": "forecasting",
+            "deployment_status": "development",
+            "q": "weekly",
+        }
+    ) == ["Forecast"]
 
 
 @pytest.mark.parametrize(
@@ -164,20 +199,30 @@ async def test_filters(client: httpx.AsyncClient, world: World) -> None:
         ("_", []),
     ],
 )
-async def test_q_searches_text_fields(client: httpx.AsyncClient, world: World, q: str,
-                                      expected: list[str]) -> None:
+async def test_q_searches_text_fields(
+    client: httpx.AsyncClient, world: World, q: str, expected: list[str]
+) -> None:
     await seed(client, world)
-    response = await client.get(f"{BASE}/catalog/spaces/ml/model-repository/models",
-                                params={"q": q}, headers=world.auth("alice"))
+    response = await client.get(
+        f"{BASE}/catalog/spaces/ml/model-repository/models",
+        params={"q": q},
+        headers=world.auth("alice"),
+    )
     assert await names(response) == expected
 
 
-@pytest.mark.parametrize("params", [{"types": "Spreadsheet"}, {"model_family": "x"},
-                                    {"limit": 0}, {"limit": 1001}, {"skip": -1}])
-async def test_bad_filters_are_422(client: httpx.AsyncClient, world: World,
-                                   params: dict[str, Any]) -> None:
-    response = await client.get(f"{BASE}/catalog/spaces/ml/model-repository/models",
-                                params=params, headers=world.auth("alice"))
+@pytest.mark.parametrize(
+    "params",
+    [{"types": "Spreadsheet"}, {"model_family": "x"}, {"limit": 0}, {"limit": 1001}, {"skip": -1}],
+)
+async def test_bad_filters_are_422(
+    client: httpx.AsyncClient, world: World, params: dict[str, Any]
+) -> None:
+    response = await client.get(
+        f"{BASE}/catalog/spaces/ml/model-repository/models",
+        params=params,
+        headers=world.auth("alice"),
+    )
     assert response.status_code == 422
 
 
@@ -186,8 +231,9 @@ async def test_pagination_headers(client: httpx.AsyncClient, world: World) -> No
     url = f"{BASE}/catalog/spaces/ml/model-repository/models"
     seen: list[str] = []
     for skip, page, more in ((0, "1", "true"), (2, "2", "false")):
-        response = await client.get(url, params={"skip": skip, "limit": 2},
-                                    headers=world.auth("alice"))
+        response = await client.get(
+            url, params={"skip": skip, "limit": 2}, headers=world.auth("alice")
+        )
         assert response.headers["x-total-count"] == "4"
         assert response.headers["x-page"] == page
         assert response.headers["x-has-more"] == more
@@ -203,24 +249,31 @@ async def test_pagination_headers(client: httpx.AsyncClient, world: World) -> No
 async def test_archiving(client: httpx.AsyncClient, world: World) -> None:
     model = (await create(client, world, {"name": "Old"})).json()
     url = f"{BASE}/catalog/spaces/ml/model-repository/models"
-    patch = await client.patch(f"{BASE}/catalog/products/{model['id']}/model-repository",
-                               json={"is_archived": True}, headers=world.auth("alice"))
+    patch = await client.patch(
+        f"{BASE}/catalog/products/{model['id']}/model-repository",
+        json={"is_archived": True},
+        headers=world.auth("alice"),
+    )
     assert patch.json()["is_archived"] is True and patch.json()["archived_at"]
     assert (await client.get(url, headers=world.auth("alice"))).json() == []
-    listed = await client.get(url, params={"include_archived": "true"},
-                              headers=world.auth("alice"))
+    listed = await client.get(url, params={"include_archived": "true"}, headers=world.auth("alice"))
     assert [m["slug"] for m in listed.json()] == ["old"]
-    restored = await client.patch(f"{BASE}/catalog/products/{model['id']}/model-repository",
-                                  json={"is_archived": False}, headers=world.auth("alice"))
+    restored = await client.patch(
+        f"{BASE}/catalog/products/{model['id']}/model-repository",
+        json={"is_archived": False},
+        headers=world.auth("alice"),
+    )
     assert restored.json()["is_archived"] is False
 
 
-async def test_update_changes_only_what_is_sent(client: httpx.AsyncClient,
-                                                world: World) -> None:
+async def test_update_changes_only_what_is_sent(client: httpx.AsyncClient, world: World) -> None:
     model = (await create(client, world, CHURN)).json()
     url = f"{BASE}/catalog/products/{model['id']}/model-repository"
-    changes = {"deployment_status": "retired", "lifecycle_stage": "retirement",
-               "limitations": "Retired after the v3 model replaced this workflow."}
+    changes = {
+        "deployment_status": "retired",
+        "lifecycle_stage": "retirement",
+        "limitations": "Retired after the v3 model replaced this workflow.",
+    }
     response = await client.patch(url, json=changes, headers=world.auth("alice"))
     assert response.status_code == 200
     updated = response.json()
@@ -228,16 +281,18 @@ async def test_update_changes_only_what_is_sent(client: httpx.AsyncClient,
         assert updated[key] == value
     for key in ("framework", "provider", "input_schema", "intended_use", "name"):
         assert updated[key] == model[key]
-    renamed = await client.patch(url, json={"name": "Churn v1", "description": None},
-                                 headers=world.auth("alice"))
+    renamed = await client.patch(
+        url, json={"name": "Churn v1", "description": None}, headers=world.auth("alice")
+    )
     assert renamed.json()["name"] == "Churn v1" and renamed.json()["description"] is None
     assert renamed.json()["slug"] == "churn-prediction-model"
     bad = await client.patch(url, json={"product_type": "Nope"}, headers=world.auth("alice"))
     assert bad.status_code == 422
 
 
-async def test_update_permissions(client: httpx.AsyncClient, world: World,
-                                  database: Database) -> None:
+async def test_update_permissions(
+    client: httpx.AsyncClient, world: World, database: Database
+) -> None:
     model = (await create(client, world, {"name": "Guarded"})).json()
     url = f"{BASE}/catalog/products/{model['id']}/model-repository"
     assert (await client.patch(url, json={}, headers=world.auth("bob"))).status_code == 403
@@ -248,16 +303,15 @@ async def test_update_permissions(client: httpx.AsyncClient, world: World,
     bad_id = f"{BASE}/catalog/products/not-a-uuid/model-repository"
     assert (await client.patch(bad_id, json={}, headers=world.auth("root"))).status_code == 422
     with database.write() as db:
-        other = catalog.create_artifact(db, catalog.get_space(db, "acme", "ml"), "data",
-                                        "artifact")
+        other = catalog.create_artifact(db, catalog.get_space(db, "acme", "ml"), "data", "artifact")
         other_id = other.id
     not_a_model = f"{BASE}/catalog/products/{other_id}/model-repository"
-    assert (await client.patch(not_a_model, json={},
-                               headers=world.auth("root"))).status_code == 404
+    assert (await client.patch(not_a_model, json={}, headers=world.auth("root"))).status_code == 404
 
 
-async def test_organization_listing_covers_visible_spaces(client: httpx.AsyncClient,
-                                                          world: World) -> None:
+async def test_organization_listing_covers_visible_spaces(
+    client: httpx.AsyncClient, world: World
+) -> None:
     await create(client, world, {"name": "In ML"}, space="ml", who="carol")
     await create(client, world, {"name": "In Web"}, space="web", who="carol")
     url = f"{BASE}/organizations/acme/model-repository/models"
@@ -267,12 +321,16 @@ async def test_organization_listing_covers_visible_spaces(client: httpx.AsyncCli
     assert (await client.get(url, headers=world.auth("dave"))).status_code == 404
     other = f"{BASE}/organizations/globex/model-repository/models"
     assert (await client.get(other, headers=world.auth("alice"))).status_code == 404
-    assert (await client.get(f"{BASE}/organizations/nope/model-repository/models",
-                             headers=world.auth("root"))).status_code == 404
+    assert (
+        await client.get(
+            f"{BASE}/organizations/nope/model-repository/models", headers=world.auth("root")
+        )
+    ).status_code == 404
 
 
-async def test_same_space_slug_in_two_orgs(client: httpx.AsyncClient, world: World,
-                                           database: Database) -> None:
+async def test_same_space_slug_in_two_orgs(
+    client: httpx.AsyncClient, world: World, database: Database
+) -> None:
     with database.write() as db:
         catalog.create_space(db, catalog.get_org(db, "globex"), "ml")
     url = f"{BASE}/catalog/spaces/ml/model-repository/models"
@@ -281,8 +339,9 @@ async def test_same_space_slug_in_two_orgs(client: httpx.AsyncClient, world: Wor
     ambiguous = await client.get(url, headers=world.auth("root"))
     assert ambiguous.status_code == 422
     assert "acme:ml" in ambiguous.json()["detail"][0]["msg"]
-    qualified = await client.get(f"{BASE}/catalog/spaces/globex:ml/model-repository/models",
-                                 headers=world.auth("root"))
+    qualified = await client.get(
+        f"{BASE}/catalog/spaces/globex:ml/model-repository/models", headers=world.auth("root")
+    )
     assert qualified.status_code == 200
 
 
@@ -295,19 +354,24 @@ async def test_product_limit(client: httpx.AsyncClient, world: World, app: Any) 
     assert "catalog product limit of 1" in response.json()["detail"]
 
 
-async def test_version_summary_follows_releases(client: httpx.AsyncClient,
-                                                world: World) -> None:
+async def test_version_summary_follows_releases(client: httpx.AsyncClient, world: World) -> None:
     model = (await create(client, world, {"name": "Released"})).json()
     url = f"/api/v1/orgs/acme/spaces/ml/artifacts/{model['slug']}/versions"
     for release_type in ("major", "minor"):
-        response = await client.post(url, json={"label": f"v-{release_type}",
-                                                "release_type": release_type,
-                                                "released_at": "2026-01-02T03:04:05Z"},
-                                     headers=world.auth("alice"))
+        response = await client.post(
+            url,
+            json={
+                "label": f"v-{release_type}",
+                "release_type": release_type,
+                "released_at": "2026-01-02T03:04:05Z",
+            },
+            headers=world.auth("alice"),
+        )
         assert response.status_code == 201, response.text
     latest = response.json()
-    listed = await client.get(f"{BASE}/catalog/spaces/ml/model-repository/models",
-                              headers=world.auth("alice"))
+    listed = await client.get(
+        f"{BASE}/catalog/spaces/ml/model-repository/models", headers=world.auth("alice")
+    )
     [summary] = listed.json()
     assert summary["version_count"] == 2
     assert summary["current_version_id"] == latest["id"]
