@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TypeVar
 
-import anyio
 import anyio.to_thread
 from starlette.requests import Request
 
@@ -15,41 +16,65 @@ __all__ = ["consume_body_in_thread"]
 
 T = TypeVar("T")
 
+# Blocks read ahead of the consumer: the socket keeps draining while the thread
+# hashes and writes, and memory stays bounded at a few MiB per request.
+_READ_AHEAD = 4
+_END = object()
 
-async def _next_block(stream: AsyncIterator[bytes]) -> bytes | None:
-    """Gather pieces of the body until a block is full; ``None`` at the end.
 
-    Servers hand the body over in pieces of a few KiB to a few hundred KiB; joining
-    them into ~1 MiB blocks makes the hop to the worker thread rare and cheap.
+async def _blocks(request: Request) -> AsyncIterator[bytes]:
+    """The body in blocks of about 1 MiB.
+
+    Servers hand the body over in pieces of a few KiB to a few hundred KiB;
+    joining them makes each hop to the worker thread carry enough to be cheap.
     """
     pieces: list[bytes] = []
     size = 0
-    while size < BLOCK_SIZE:
-        piece = await anext(stream, None)
-        if piece is None:
-            break
-        if piece:
-            pieces.append(piece)
-            size += len(piece)
-    if not pieces:
-        return None
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    async for piece in request.stream():
+        if not piece:
+            continue
+        pieces.append(piece)
+        size += len(piece)
+        if size >= BLOCK_SIZE:
+            yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces, size = [], 0
+    if pieces:
+        yield pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 async def consume_body_in_thread(request: Request, consume: Callable[[Iterator[bytes]], T]) -> T:
-    """Run ``consume(blocks)`` in a worker thread while the event loop reads the body.
+    """Run ``consume(blocks)`` in a worker thread while the event loop reads the body ahead.
 
-    ``blocks`` yields the body in blocks of about 1 MiB, read only as fast as
-    ``consume`` takes them, so memory stays bounded whatever the body's size.
-    A client that disconnects makes the iterator raise inside ``consume``.
+    ``blocks`` yields the body in ~1 MiB blocks; at most a few are buffered, so
+    memory stays bounded whatever the body's size. A client that disconnects
+    makes the iterator raise inside ``consume``; if ``consume`` stops early the
+    rest of the body is left unread.
     """
-    stream = request.stream().__aiter__()
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=_READ_AHEAD)
+
+    async def read_ahead() -> None:
+        try:
+            async for block in _blocks(request):
+                await queue.put(block)
+            await queue.put(_END)
+        except Exception as exc:  # the client went away, say: hand it to the consumer
+            await queue.put(exc)
 
     def blocks() -> Iterator[bytes]:
         while True:
-            block = anyio.from_thread.run(_next_block, stream)
-            if block is None:
+            item = asyncio.run_coroutine_threadsafe(queue.get(), loop).result()
+            if item is _END:
                 return
-            yield block
+            if isinstance(item, Exception):
+                raise item
+            assert isinstance(item, bytes)
+            yield item
 
-    return await anyio.to_thread.run_sync(consume, blocks())
+    reader = asyncio.create_task(read_ahead())
+    try:
+        return await anyio.to_thread.run_sync(consume, blocks())
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader

@@ -54,8 +54,8 @@ def check_model_upload(
     principal: Principal,
     product_id: uuid.UUID,
     upload_id: uuid.UUID,
-) -> UploadView:
-    """The session ``upload_id`` of model ``product_id``, if the caller may edit the model.
+) -> None:
+    """Check that ``upload_id`` is a session of model ``product_id`` and the caller may edit it.
 
     Raises:
         NotFound: no such model or session, or the session belongs to another model.
@@ -63,10 +63,9 @@ def check_model_upload(
     """
     with database.read() as db:
         load_model(db, principal, product_id, Role.EDITOR)
-    view = uploads.get_upload(upload_id)
-    if view.context.get("surface") != SURFACE or view.context.get("product_id") != str(product_id):
+    context = uploads.get_context(upload_id)
+    if context.get("surface") != SURFACE or context.get("product_id") != str(product_id):
         raise NotFound(f"upload session {upload_id} not found")
-    return view
 
 
 def complete_model_upload(

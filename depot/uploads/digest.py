@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from depot.blobs.store import StagedPart
+
 __all__ = ["DigestClaim", "DigestTracker"]
 
 
@@ -30,6 +32,8 @@ __all__ = ["DigestClaim", "DigestTracker"]
 class _State:
     hasher: Any = field(default_factory=hashlib.sha256)
     etags: list[str] = field(default_factory=list)
+    # Chunks this process stored before the digest reached them, by index.
+    ahead: dict[int, StagedPart] = field(default_factory=dict)
     busy: bool = False
     # Someone found the digest busy while new chunks may have landed: the holder looks again.
     wanted: bool = False
@@ -47,6 +51,7 @@ class DigestClaim:
     session_id: str
     hasher: Any
     etags: list[str]
+    ahead: dict[int, StagedPart] = field(default_factory=dict)
 
     @property
     def next_index(self) -> int:
@@ -56,6 +61,13 @@ class DigestClaim:
     def hashed(self, etag: str) -> None:
         """Record that the chunk at :attr:`next_index`, stored with ``etag``, is in ``hasher``."""
         self.etags.append(etag)
+
+    def run_ahead(self) -> list[StagedPart]:
+        """The chunks stored ahead that continue the digest without a gap, in order."""
+        run: list[StagedPart] = []
+        while (part := self.ahead.get(self.next_index + len(run))) is not None:
+            run.append(part)
+        return run
 
     def matches(self, recorded: Sequence[str]) -> bool:
         """True if each chunk hashed so far is still the recorded one (``recorded[i]``: chunk i)."""
@@ -104,7 +116,9 @@ class DigestTracker:
             if index is not None and len(state.etags) != index:
                 return None
             state.busy = True
-            return DigestClaim(session_id, state.hasher.copy(), list(state.etags))
+            return DigestClaim(
+                session_id, state.hasher.copy(), list(state.etags), dict(state.ahead)
+            )
 
     def release(self, claim: DigestClaim, *, keep: bool) -> bool:
         """Hand a claim back; with ``keep`` its hasher and etags become the session's state.
@@ -122,8 +136,24 @@ class DigestTracker:
                 if keep:
                     state.hasher = claim.hasher
                     state.etags = claim.etags
+                    for index in range(len(claim.etags)):
+                        state.ahead.pop(index, None)
             self._changed.notify_all()
             return wanted
+
+    def stored_ahead(self, session_id: str, part: StagedPart) -> None:
+        """Note a chunk this process stored before the digest reached it.
+
+        Only chunks noted here are ever read back to advance the digest, so chunks
+        that went to another replica are left to completion.
+        """
+        with self._changed:
+            state = self._states.get(session_id)
+            if state is None:
+                state = self._states[session_id] = _State()
+                self._trim()
+            if part.index >= len(state.etags):
+                state.ahead[part.index] = part
 
     def forget(self, session_id: str) -> None:
         """Drop the state of a session, e.g. once it is completed, aborted or expired."""

@@ -194,6 +194,15 @@ class UploadService:
             row = self._load(db, session_id)
             return self._view(row, self._chunks(db, session_id))
 
+    def get_context(self, session_id: uuid.UUID) -> dict[str, Any]:
+        """What the surface that opened the session stored with it (one cheap read).
+
+        Raises:
+            NotFound: no such session.
+        """
+        with self.database.read() as db:
+            return dict(self._load(db, session_id).context or {})
+
     # -- chunks -------------------------------------------------------------------------
 
     def receive_chunk(
@@ -268,6 +277,8 @@ class UploadService:
             if claim is not None:
                 claim.hashed(part.etag)
                 self.tracker.release(claim, keep=True)
+            else:
+                self.tracker.stored_ahead(key, part)
         self._advance_digest(session_id, row.storage_token)
         return self.get_upload(session_id)
 
@@ -321,14 +332,10 @@ class UploadService:
 
     def _advance_digest(self, session_id: uuid.UUID, token: str) -> None:
         """Hash chunks that arrived ahead of the digest once the gap before them has closed."""
-        # Only a session whose digest this process already follows: state made here
-        # from nothing would read back chunks that another replica has hashed.
         while (claim := self.tracker.claim(str(session_id))) is not None:
             keep = False
             try:
-                with self.database.read() as db:
-                    ahead = self._parts(db, session_id, start=claim.next_index)
-                keep = self._hash_onwards(claim, ahead, token)
+                keep = self._hash_onwards(claim, claim.run_ahead(), token)
             finally:
                 look_again = self.tracker.release(claim, keep=keep)
             if not look_again:

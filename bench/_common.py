@@ -1,0 +1,198 @@
+"""Pieces the benchmarks share: payloads, the pipeline limit, a `depot serve` process, RSS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+RESULTS = Path(__file__).parent / "results"
+
+
+class Payload:
+    """Reproducible bytes of any length, generated without copying.
+
+    The bytes are a random 64 MiB pattern repeated; the first 16 bytes carry
+    ``seed``, so payloads with different seeds are different blobs and nothing
+    deduplicates by accident. Blocks are views into the pattern: producing them
+    costs the benchmark client almost nothing.
+    """
+
+    _pattern = os.urandom(64 * MiB)
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size = size
+        self.seed = seed
+        head = bytearray(self._pattern[:MiB])
+        head[:16] = seed.to_bytes(16, "little")
+        self._head = bytes(head)
+
+    def blocks(self, offset: int, length: int) -> Iterator[bytes | memoryview]:
+        """The bytes [offset, offset + length), in blocks of at most 1 MiB."""
+        view = memoryview(self._pattern)
+        end = offset + length
+        while offset < end:
+            start = offset % len(self._pattern)
+            take = min(MiB - offset % MiB, end - offset, len(self._pattern) - start)
+            # The first MiB comes from the seeded head, the rest straight from the pattern.
+            source = memoryview(self._head) if offset < MiB else view
+            yield source[start : start + take]
+            offset += take
+
+    def sha256(self) -> str:
+        hasher = hashlib.sha256()
+        for block in self.blocks(0, self.size):
+            hasher.update(block)
+        return hasher.hexdigest()
+
+
+def pipeline_mb_per_s(directory: Path, payload: Payload) -> float:
+    """The limit: read (generate) + sha256 + write + fsync of the payload in one process."""
+    path = directory / "pipeline.bin"
+    started = time.perf_counter()
+    hasher = hashlib.sha256()
+    with path.open("wb", buffering=0) as out:
+        for block in payload.blocks(0, payload.size):
+            hasher.update(block)
+            out.write(block)
+        os.fsync(out.fileno())
+    elapsed = time.perf_counter() - started
+    path.unlink()
+    return payload.size / elapsed / 1e6
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    pids = [pid]
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        pids += process_tree(int(child))
+    return pids
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process tree, summed, in MiB."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total / 1024
+
+
+class RssSampler:
+    """Samples a process tree's RSS in a thread; ``peak`` is the highest sum seen."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mib(self.pid))
+            self._stop.wait(self.interval)
+
+
+class DepotServer:
+    """`depot serve` on a free loopback port with a fresh data directory."""
+
+    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self._extra = extra
+        self._env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> DepotServer:
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "depot",
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--port",
+                    str(self.port),
+                    *self._extra,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._env,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(self.log.read_text())
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.token = (self.data_dir / "admin.token").read_text().strip()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def admin(self, *args: str) -> str:
+        """Run `depot admin ...` on this server's data directory."""
+        result = subprocess.run(
+            [sys.executable, "-m", "depot", "admin", *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=self._env,
+        )
+        return result.stdout
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+def write_results(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
