@@ -31,6 +31,11 @@ test: install-test
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+## Measure uploads and downloads against this machine's limits (tables + bench/results/*.json).
+bench: install
+	$(BIN)/python bench/upload_engine.py
+	$(BIN)/python bench/model_repository.py
+
 lint: install-test
 	$(BIN)/ruff check depot tests bench
 
