@@ -377,3 +377,39 @@ async def test_upload_permissions_and_ownership(
 async def test_empty_file(repo: Repo) -> None:
     artifact = await repo.upload(b"", file_name="empty.txt")
     assert artifact["size_bytes"] == 0 and artifact["sha256"] == sha(b"")
+
+
+class PresigningStore(MemoryBlobStore):
+    """A store that hands out URLs for its blobs, as S3 does."""
+
+    def presigned_url(
+        self,
+        sha256: str,
+        *,
+        expires_in: int,
+        file_name: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        return f"https://store.example/{sha256}?expires={expires_in}&name={file_name}"
+
+
+async def test_download_redirects_to_a_presigned_url(
+    client: httpx.AsyncClient, world: World, app: FastAPI
+) -> None:
+    services: Services = app.state.services
+    services.store = PresigningStore()
+    services.uploads = UploadService(services.database, services.store, services.settings)
+    created = await client.post(
+        f"{BASE}/catalog/spaces/ml/model-repository/models",
+        json={"name": "Remote"},
+        headers=world.auth("alice"),
+    )
+    repo = Repo(client, world, created.json()["id"])
+    artifact = await repo.upload(b"stored elsewhere", file_name="model.bin")
+    response = await client.get(
+        f"{repo.url}/{artifact['id']}/download", headers=world.auth("alice")
+    )
+    assert response.status_code == 307
+    assert response.headers["location"] == (
+        f"https://store.example/{sha(b'stored elsewhere')}?expires=3600&name=model.bin"
+    )
