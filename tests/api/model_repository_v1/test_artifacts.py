@@ -95,6 +95,21 @@ class Repo:
         return result
 
 
+async def repo_on_store(
+    client: httpx.AsyncClient, world: World, app: FastAPI, store: MemoryBlobStore
+) -> Repo:
+    """A new model whose server keeps its bytes in ``store``."""
+    services: Services = app.state.services
+    services.store = store
+    services.uploads = UploadService(services.database, store, services.settings)
+    created = await client.post(
+        f"{BASE}/catalog/spaces/ml/model-repository/models",
+        json={"name": type(store).__name__},
+        headers=world.auth("alice"),
+    )
+    return Repo(client, world, created.json()["id"])
+
+
 @pytest.fixture
 async def repo(client: httpx.AsyncClient, world: World) -> Repo:
     response = await client.post(
