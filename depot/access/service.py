@@ -52,7 +52,10 @@ __all__ = [
     "visible_spaces",
 ]
 
-TOKEN_PREFIX = "dpt"
+# Depot's tokens start with "tfy_": TrueFoundry's `truefoundry` package resolves such keys
+# through /session and would try to decode any other key as a JWT. Nothing else in Depot
+# reads the prefix; the part after it is "<public id>_<secret>".
+TOKEN_PREFIX = "tfy"
 _USERNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
 _TEAM_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # Writing last_used_at on every request would make every read a write; once a minute is enough.

@@ -63,6 +63,11 @@ class Space(Base):
     slug: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # What surfaces remember about a space (an ML repo's storage integration, say).
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -113,6 +118,8 @@ class Version(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", Json, default=dict)
     manifest: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # Free labels; unlike aliases several versions may carry the same tag.
+    tags: Mapped[list[str]] = mapped_column(Json, default=list)
     # A stable 40-hex id, for surfaces that speak in commits.
     commit_id: Mapped[str] = mapped_column(String(40), unique=True)
     created_by_id: Mapped[int | None] = mapped_column(

@@ -222,7 +222,7 @@ def revoke_token(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Revoke a token by its id (the part after `dpt_`, as `list-tokens` shows)."""
+    """Revoke a token by its id (the part after `tfy_`, as `list-tokens` shows)."""
     with _transaction(data_dir, database_url) as db:
         access.revoke_token(db, token_id)
         console.print(f"revoked token {token_id}")

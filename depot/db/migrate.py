@@ -19,6 +19,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def import_models() -> None:
     """Import every module that defines tables, so ``Base.metadata`` knows them all."""
     import depot.access.models
+    import depot.access.signing
     import depot.blobs.models
     import depot.catalog.models
     import depot.model_records.models

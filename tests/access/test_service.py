@@ -23,7 +23,7 @@ def test_tokens_are_stored_only_as_a_hash(database: Database) -> None:
     with database.write() as db:
         user = access.create_user(db, "erin")
         row, token = access.create_token(db, user, name="laptop")
-        assert token.startswith("dpt_") and row.id in token
+        assert token.startswith("tfy_") and row.id in token
         secret = token.split("_", 2)[2]
         stored = db.scalar(select(ApiToken).where(ApiToken.id == row.id))
         assert stored is not None and secret not in stored.secret_sha256
@@ -34,7 +34,7 @@ def test_tokens_are_stored_only_as_a_hash(database: Database) -> None:
 
 @pytest.mark.parametrize(
     "token",
-    [None, "", "garbage", "dpt_unknown_secret", "Bearer x", "xyz_a_b"],
+    [None, "", "garbage", "tfy_unknown_secret", "Bearer x", "xyz_a_b"],
 )
 def test_bad_tokens_are_unauthenticated(database: Database, token: str | None) -> None:
     with database.read() as db, pytest.raises(Unauthenticated):

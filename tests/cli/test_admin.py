@@ -33,7 +33,7 @@ def test_the_admin_contract(depot, database: Database) -> None:  # type: ignore[
     depot("admin", "create-space", "acme", "ml", "--name", "ML")
     output = depot("admin", "create-user", "alice", "--org", "acme")
     token = output.strip().splitlines()[-1]
-    assert token.startswith("dpt_")
+    assert token.startswith("tfy_")
     depot("admin", "grant", "alice", "editor", "space:acme/ml")
     with database.read() as db:
         who = access.authenticate(db, token)
