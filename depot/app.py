@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from depot import __version__
 from depot.api.errors import install_error_handlers
+from depot.api.ml_v1 import PREFIXES as ML_PREFIXES
+from depot.api.ml_v1 import router as ml_router
 from depot.api.model_repository_v1 import router as model_repository_router
 from depot.api.native import router as native_router
 from depot.jobs.runner import JobRunner, PeriodicJob
@@ -73,4 +75,6 @@ def create_app(
 
     app.include_router(native_router, prefix="/api/v1")
     app.include_router(model_repository_router, prefix="/api/v1.0")
+    for prefix in ML_PREFIXES:
+        app.include_router(ml_router, prefix=prefix)
     return app

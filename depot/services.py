@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
+from depot.access.signing import Signer, load_signer
 from depot.blobs import BlobStore, open_store
 from depot.db.engine import Database, open_database
 from depot.settings import Settings
@@ -20,6 +22,16 @@ class Services:
     database: Database
     store: BlobStore
     uploads: UploadService
+    _signer: Signer | None = field(default=None, repr=False)
+    _signer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def signer(self, *, refresh: bool = False) -> Signer:
+        """The URL signer over the database's keys, loaded once (again with ``refresh``)."""
+        with self._signer_lock:
+            if self._signer is None or refresh:
+                with self.database.write() as db:
+                    self._signer = load_signer(db)
+            return self._signer
 
     def close(self) -> None:
         """Release database connections."""

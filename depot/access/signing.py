@@ -52,6 +52,10 @@ class Signer:
         signature = self._mac(self._current, method, resource, expires)
         return urlencode({"expires": expires, "key": self._current, "signature": signature})
 
+    def knows(self, key: str | None) -> bool:
+        """True if ``key`` names one of this signer's keys."""
+        return key is not None and key.isdigit() and int(key) in self._keys
+
     def verify(
         self,
         method: str,

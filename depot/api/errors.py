@@ -45,9 +45,20 @@ def status_for(exc: DepotError) -> int:
     return 500
 
 
-def error_response(exc: DepotError) -> Response:
-    """Render an error: validation problems in FastAPI's list shape, others as a message."""
+# Surfaces whose clients expect TrueFoundry's error body, and retry 409s (so conflicts are 400).
+ML_PREFIXES = ("/api/svc/v1", "/api/ml/v1")
+
+
+def error_response(exc: DepotError, path: str = "") -> Response:
+    """Render an error: validation problems in FastAPI's list shape, others as a message.
+
+    On the ML API the body also carries ``statusCode``, ``message`` and ``code``, as
+    TrueFoundry's clients read them, and a conflict is a 400 (their SDK retries 409s).
+    """
     status = status_for(exc)
+    ml = path.startswith(ML_PREFIXES)
+    if ml and isinstance(exc, Conflict):
+        status = 400
     headers: dict[str, str] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
@@ -57,14 +68,17 @@ def error_response(exc: DepotError) -> Response:
         detail: object = [{"loc": list(exc.loc) or ["body"], "msg": exc.message, "type": exc.code}]
     else:
         detail = exc.message
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    body: dict[str, object] = {"detail": detail}
+    if ml:
+        body.update(statusCode=status, message=exc.message, code=exc.code)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _handle_depot_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DepotError)
     if isinstance(exc, Unavailable):
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return error_response(exc)
+    return error_response(exc, request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:
