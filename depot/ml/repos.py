@@ -57,7 +57,10 @@ def tenant(db: Session, principal: Principal) -> Org:
         query = query.where(Org.id.in_(ids))
     org = db.scalar(query)
     if org is None:
-        raise NotFound("you have no role in any org, so there is no tenant to work in")
+        raise NotFound(
+            "there is no org to work in: create one (depot admin create-org SLUG)"
+            " and give this user a role in it"
+        )
     return org
 
 

@@ -103,15 +103,21 @@ def version_shape(record: VersionRecord) -> dict[str, Any]:
     }
     if kind == ArtifactKind.MODEL:
         shape.update(metrics=[], deployable=False)
-    snippet = (
-        f"from truefoundry.ml import get_client\n\nclient = get_client()\n"
-        f"version = client.get_{FQN_PREFIX[kind].replace('-', '_')}_version_by_fqn("
-        f'"{record.fqn}")\nversion.download(path=".")'
-    )
     if kind == ArtifactKind.AGENT_SKILL:
-        shape["usage_code_snippets"] = [snippet]
+        shape["usage_code_snippets"] = [
+            {
+                "display_name": "Download with the tfy CLI",
+                "language": "bash",
+                "code": f'tfy download skill --fqn "{record.fqn}" --dir .',
+            }
+        ]
     else:
-        shape["usage_code_snippet"] = snippet
+        getter = f"get_{FQN_PREFIX[kind]}_version_by_fqn"
+        shape["usage_code_snippet"] = (
+            "from truefoundry.ml import get_client\n\n"
+            f'version = get_client().{getter}("{record.fqn}")\n'
+            'version.download(path=".")'
+        )
     return shape
 
 
