@@ -267,13 +267,10 @@ def apply_manifest(
 
 
 def _staged_at(db: Session, artifact: Artifact, uri: str) -> Version:
+    """The version whose storage root is exactly ``uri``."""
     match = _ROOT.match(uri)
     version = db.get(Version, uuid.UUID(match.group(3))) if match else None
-    if (
-        version is None
-        or version.artifact_id != artifact.id
-        or str(artifact.id) != (match.group(2) if match else "")
-    ):
+    if version is None or storage_root(version, artifact) != uri.rstrip("/") + "/":
         raise NotFound(f"no staged version of {artifact.name} at {uri}")
     if version.status == VersionStatus.FAILED:
         raise Invalid(f"the version staged at {uri} was marked failed; stage a new one")
