@@ -81,7 +81,6 @@ def session(principal: CurrentPrincipal, db: ReadDb) -> dict[str, Any]:
                 "subjectType": "serviceaccount" if user.is_service_account else "user",
                 "subjectSlug": user.username,
                 "subjectDisplayName": user.display_name or user.username,
-                "subjectPatName": principal.token_id,
             },
         },
         "tenantInfo": {"tenantName": org.slug},
