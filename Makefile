@@ -35,6 +35,7 @@ test: install-test
 bench: install
 	$(BIN)/python bench/upload_engine.py
 	$(BIN)/python bench/model_repository.py
+	$(BIN)/python bench/ml_api.py
 
 lint: install-test
 	$(BIN)/ruff check depot tests bench

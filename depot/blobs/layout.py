@@ -5,7 +5,9 @@
     <root>/
       blobs/sha256/<h0h1>/<h2h3>/<sha256>     a stored blob, named by its digest
       uploads/<upload-id>/data                 fixed-size chunks, each at its offset
-      uploads/<upload-id>/part-<index>         free-sized parts, one object each
+      uploads/<upload-id>/part-<index>         parts staged on their own, one object each
+      uploads/<upload-id>/joined               parts copied together when they could not
+                                               be joined in place (local backend only)
 
 A single-shot put stages under a fresh upload id of its own before its rename,
 so one rule finds every byte left behind by a crash.
@@ -26,6 +28,7 @@ __all__ = [
     "blob_key",
     "sha256_from_blob_key",
     "upload_data_key",
+    "upload_joined_key",
     "upload_part_key",
     "upload_prefix",
 ]
@@ -64,3 +67,8 @@ def upload_part_key(upload_id: str, index: int) -> str:
     if index < 0:
         raise ValueError("part index must not be negative")
     return upload_prefix(upload_id) + f"part-{index}"
+
+
+def upload_joined_key(upload_id: str) -> str:
+    """Where the local backend copies parts together when they cannot be joined in place."""
+    return upload_prefix(upload_id) + "joined"

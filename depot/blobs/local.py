@@ -282,18 +282,8 @@ class LocalBlobStore:
         if target.is_file():
             self.abort_staging(upload_id, token)
             return self._refresh(sha256)
-        ordered = sorted(parts, key=lambda part: part.index)
-        contiguous = {part.offset is not None for part in ordered}
-        if len(contiguous) > 1:
-            raise Invalid("an upload cannot mix fixed-size chunks and free-sized parts")
         try:
-            if ordered and ordered[0].offset is not None:
-                source = self._path(layout.upload_data_key(upload_id))
-                os.truncate(source, total)
-            elif len(ordered) == 1:
-                source = self._path(layout.upload_part_key(upload_id, ordered[0].index))
-            else:
-                source = self._concatenate(upload_id, ordered)
+            source = self._join(upload_id, sorted(parts, key=lambda part: part.index), total)
             self._fsync_file(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(source, target)
@@ -305,6 +295,55 @@ class LocalBlobStore:
         self.abort_staging(upload_id, token)
         return BlobInfo(sha256, total, datetime.now(UTC))
 
+    def _join(self, upload_id: str, ordered: Sequence[StagedPart], total: int) -> Path:
+        """A file holding the parts in order, moving as few bytes as possible.
+
+        Parts already at their final offset in the shared data file stay where they
+        are; parts staged on their own are copied into their place. Only when a part
+        in the data file sits somewhere else (sizes that were not uniform) is
+        everything copied into a new file.
+        """
+        if len(ordered) == 1 and ordered[0].offset is None:
+            return self._path(layout.upload_part_key(upload_id, ordered[0].index))
+        finals, position = [], 0
+        for part in ordered:
+            finals.append(position)
+            position += part.size
+        if any(
+            part.offset is not None and part.offset != final
+            for part, final in zip(ordered, finals, strict=True)
+        ):
+            return self._concatenate(upload_id, ordered)
+        data = self._path(layout.upload_data_key(upload_id))
+        out = os.open(data, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            for part, final in zip(ordered, finals, strict=True):
+                if part.offset is None:
+                    self._copy_part(upload_id, part, out, final)
+            os.ftruncate(out, total)
+        finally:
+            os.close(out)
+        return data
+
+    def _copy_part(self, upload_id: str, part: StagedPart, out: int, at: int | None) -> None:
+        """Copy a part staged on its own into ``out`` (at ``at``, or at its current position)."""
+        source = self._path(layout.upload_part_key(upload_id, part.index))
+        src = os.open(source, os.O_RDONLY)
+        try:
+            remaining, offset_in = part.size, 0
+            while remaining > 0:
+                # Copies inside the kernel (or shares extents where the filesystem can).
+                if at is None:
+                    copied = os.copy_file_range(src, out, remaining)
+                else:
+                    copied = os.copy_file_range(src, out, remaining, offset_in, at + offset_in)
+                if copied == 0:
+                    raise Invalid(f"part {part.index} of upload {upload_id} is short")
+                remaining -= copied
+                offset_in += copied
+        finally:
+            os.close(src)
+
     @staticmethod
     def _fsync_file(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY)
@@ -314,21 +353,23 @@ class LocalBlobStore:
             os.close(fd)
 
     def _concatenate(self, upload_id: str, parts: Sequence[StagedPart]) -> Path:
-        joined = self._path(layout.upload_data_key(upload_id))
+        joined = self._path(layout.upload_joined_key(upload_id))
+        data = self._path(layout.upload_data_key(upload_id))
         out = os.open(joined, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             for part in parts:
-                src = os.open(
-                    self._path(layout.upload_part_key(upload_id, part.index)), os.O_RDONLY
-                )
+                if part.offset is None:
+                    self._copy_part(upload_id, part, out, None)
+                    continue
+                src = os.open(data, os.O_RDONLY)
                 try:
-                    remaining = part.size
+                    remaining, position = part.size, part.offset
                     while remaining > 0:
-                        # Copies inside the kernel (or shares extents where the filesystem can).
-                        copied = os.copy_file_range(src, out, remaining)
+                        copied = os.copy_file_range(src, out, remaining, position)
                         if copied == 0:
                             raise Invalid(f"part {part.index} of upload {upload_id} is short")
                         remaining -= copied
+                        position += copied
                 finally:
                     os.close(src)
         finally:

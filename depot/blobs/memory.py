@@ -10,7 +10,7 @@ from pathlib import Path
 
 from depot.blobs.meter import Meter, verify
 from depot.blobs.store import BLOCK_SIZE, BlobInfo, StagedPart, StagingInfo, check_sha256
-from depot.errors import Invalid, NotFound, RangeNotSatisfiable
+from depot.errors import NotFound, RangeNotSatisfiable
 
 __all__ = ["MemoryBlobStore"]
 
@@ -129,8 +129,6 @@ class MemoryBlobStore:
     ) -> BlobInfo:
         key = check_sha256(sha256)
         ordered = sorted(parts, key=lambda part: part.index)
-        if len({part.offset is not None for part in ordered}) > 1:
-            raise Invalid("an upload cannot mix fixed-size chunks and free-sized parts")
         data = b"".join(self.read_parts(upload_id, token, ordered))
         with self._lock:
             self._blobs.setdefault(key, (data, datetime.now(UTC)))

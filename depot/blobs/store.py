@@ -196,7 +196,8 @@ class BlobStore(Protocol):
     ) -> BlobInfo:
         """Join ``parts`` (in index order) into the blob ``sha256`` and drop the staging area.
 
-        The caller has checked the digest. If the blob is already stored the
+        Parts written at an offset and parts staged on their own may be mixed. The
+        caller has checked the digest. If the blob is already stored the
         staged bytes are discarded and the existing blob is kept.
         """
         ...

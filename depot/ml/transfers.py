@@ -186,6 +186,7 @@ def start_multipart(
         space_id=record.space.id,
         created_by_id=principal.user_id,
         free_parts=True,
+        part_count=num_parts,
         context={
             "surface": SURFACE,
             "version_id": version_id,

@@ -38,7 +38,8 @@ class UploadSession(Base):
 
     With ``chunk_size`` set, every chunk but the last has exactly that size and
     ``expected_size`` is known. Without it (``chunk_size`` is NULL) parts may
-    have any size and the total is learnt at completion.
+    have any size and the total is learnt at completion; when the client says how
+    many parts it will send, parts of one size are still written at their offsets.
     """
 
     __tablename__ = "upload_sessions"
@@ -55,6 +56,10 @@ class UploadSession(Base):
     expected_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     expected_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     chunk_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Free-sized parts: how many the client announced, and the size every part but the
+    # last turned out to have (learnt from the first one), so parts land at their offsets.
+    part_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    part_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=UploadStatus.INITIALIZED)
     # The blob store's handle for the staged bytes (an S3 multipart upload id, say).
     storage_token: Mapped[str] = mapped_column(String(1024), default="")
@@ -79,5 +84,7 @@ class UploadChunk(Base):
     )
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
+    # Where the chunk sits in the shared staged file, or NULL if it was staged on its own.
+    offset: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     etag: Mapped[str] = mapped_column(String(256), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

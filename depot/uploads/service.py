@@ -104,6 +104,7 @@ class UploadService:
         sha256: str | None = None,
         chunk_size: int | None = None,
         free_parts: bool = False,
+        part_count: int | None = None,
         expires_in: int | None = None,
         context: dict[str, Any] | None = None,
     ) -> UploadView:
@@ -116,6 +117,8 @@ class UploadService:
             sha256: the digest the bytes must have, if known now.
             chunk_size: a chunk size the client asks for; the server chooses otherwise.
             free_parts: accept parts of any size (S3-style multipart) instead of fixed chunks.
+            part_count: for free parts, how many the client will send; parts of one size
+                (all but the last) are then written at their offsets and joined in place.
             expires_in: seconds until the session expires; the configured default otherwise.
             context: what the calling surface wants to keep with the session.
 
@@ -143,6 +146,7 @@ class UploadService:
                 expected_size=size,
                 expected_sha256=expected,
                 chunk_size=chosen,
+                part_count=part_count if chosen is None else None,
                 status=UploadStatus.INITIALIZED,
                 storage_token=token,
                 context=dict(context or {}),
@@ -233,8 +237,8 @@ class UploadService:
         with self.database.read() as db:
             row = self._load(db, session_id)
             self._check_open(row)
-            expected_size, offset = self._chunk_bounds(row, index)
             already = db.get(UploadChunk, (session_id, index)) is not None
+        expected_size, offset = self._placement(row, index, content_length)
         if (
             content_length is not None
             and expected_size is not None
@@ -285,24 +289,54 @@ class UploadService:
     def _part_limit(self) -> int:
         return min(MAX_CHUNK_SIZE, self.settings.upload_max_size)
 
-    def _chunk_bounds(self, row: UploadSession, index: int) -> tuple[int | None, int | None]:
-        """Expected size and offset of chunk ``index``; ``None`` for free-sized parts."""
+    def _placement(
+        self, row: UploadSession, index: int, content_length: int | None
+    ) -> tuple[int | None, int | None]:
+        """The exact size chunk ``index`` must have (if any) and its offset in the shared file.
+
+        An offset of ``None`` stages the part on its own, to be copied into place at commit.
+        """
         if index < 0:
             raise Invalid("chunk index must not be negative", loc=("path", "chunk_index"))
-        if row.chunk_size is None:
-            if index >= MAX_PARTS:
-                raise Invalid(f"part index must be below {MAX_PARTS}", loc=("path", "chunk_index"))
+        if row.chunk_size is not None:
+            total = row.expected_size or 0
+            count = _chunk_count(total, row.chunk_size)
+            if index >= count:
+                raise Invalid(
+                    f"chunk index {index} is out of range: this upload has {count} chunk(s),"
+                    f" numbered 0 to {count - 1}",
+                    loc=("path", "chunk_index"),
+                )
+            offset = index * row.chunk_size
+            return min(row.chunk_size, total - offset), offset
+        limit = row.part_count or MAX_PARTS
+        if index >= limit:
+            raise Invalid(f"part index must be below {limit}", loc=("path", "chunk_index"))
+        if row.part_count is None:
             return None, None
-        total = row.expected_size or 0
-        count = _chunk_count(total, row.chunk_size)
-        if index >= count:
-            raise Invalid(
-                f"chunk index {index} is out of range: this upload has {count} chunk(s),"
-                f" numbered 0 to {count - 1}",
-                loc=("path", "chunk_index"),
+        last = index == row.part_count - 1
+        size = row.part_size
+        if size is None and not last and content_length:
+            size = self._learn_part_size(row.id, content_length)
+        if size is None:
+            return None, None
+        if last:
+            return None, index * size
+        # A part of another size than the first goes on its own: it cannot overrun a neighbour.
+        return (size, index * size) if content_length == size else (None, None)
+
+    def _learn_part_size(self, session_id: uuid.UUID, size: int) -> int | None:
+        """Record the size of the first part announced (the size of all but the last)."""
+        with self.database.write() as db:
+            db.execute(
+                update(UploadSession)
+                .where(UploadSession.id == session_id, UploadSession.part_size.is_(None))
+                .values(part_size=size)
             )
-        offset = index * row.chunk_size
-        return min(row.chunk_size, total - offset), offset
+            learnt: int | None = db.scalar(
+                select(UploadSession.part_size).where(UploadSession.id == session_id)
+            )
+        return learnt
 
     def _record_chunk(self, session_id: uuid.UUID, part: StagedPart) -> None:
         with self.database.write() as db:
@@ -319,6 +353,7 @@ class UploadService:
                     session_id=session_id,
                     index=part.index,
                     size=part.size,
+                    offset=part.offset,
                     etag=part.etag,
                     received_at=utcnow(),
                 )
@@ -578,13 +613,12 @@ class UploadService:
         )
 
     def _parts(self, db: Session, session_id: uuid.UUID, start: int = 0) -> list[StagedPart]:
-        row = self._load(db, session_id)
         return [
             StagedPart(
                 index=chunk.index,
                 size=chunk.size,
                 etag=chunk.etag,
-                offset=None if row.chunk_size is None else chunk.index * row.chunk_size,
+                offset=chunk.offset,
             )
             for chunk in self._chunks(db, session_id, start=start)
         ]

@@ -161,6 +161,33 @@ class BlobStoreConformance:
         store.commit_staging(upload, token, parts, sha(data))
         assert b"".join(store.open(sha(data))) == data
 
+    def test_parts_in_place_and_parts_on_their_own_mix(self, store: BlobStore) -> None:
+        upload = str(uuid.uuid4())
+        token = store.start_staging(upload)
+        data = os.urandom(2500)
+        # The last part came first, before its offset was known; the others at their offsets.
+        parts = [store.write_part(upload, token, 2, [data[2000:]])]
+        parts += [
+            store.write_part(upload, token, i, [data[i * 1000 : (i + 1) * 1000]], offset=i * 1000)
+            for i in (1, 0)
+        ]
+        store.commit_staging(upload, token, parts, sha(data))
+        assert b"".join(store.open(sha(data))) == data
+
+    def test_parts_of_uneven_size_are_joined_by_copying(self, store: BlobStore) -> None:
+        upload = str(uuid.uuid4())
+        token = store.start_staging(upload)
+        # Part 0 was guessed to be 1000 bytes long and was 700: part 1 is not where it belongs.
+        parts = [
+            store.write_part(upload, token, 0, [b"a" * 700], offset=0),
+            store.write_part(upload, token, 1, [b"b" * 1000], offset=1000),
+            store.write_part(upload, token, 2, [b"c" * 10]),
+        ]
+        data = b"a" * 700 + b"b" * 1000 + b"c" * 10
+        store.commit_staging(upload, token, parts, sha(data))
+        assert b"".join(store.open(sha(data))) == data
+        assert upload not in {staged.upload_id for staged in store.iter_staging()}
+
     def test_rewriting_a_part_replaces_it(self, store: BlobStore) -> None:
         upload = str(uuid.uuid4())
         token = store.start_staging(upload)

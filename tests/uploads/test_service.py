@@ -436,3 +436,40 @@ def test_a_rewrite_racing_completion_cannot_corrupt_the_blob(
     done = uploads.complete_upload(view.id)
     assert done.blob_sha256 == sha(bytes(new))
     assert b"".join(counting_store.open(sha(bytes(new)))) == bytes(new)
+
+
+def test_parts_of_one_size_land_at_their_offsets(
+    uploads: UploadService, counting_store: CountingStore, data_dir: Path
+) -> None:
+    from depot.blobs import layout
+
+    part = 1000
+    data = os.urandom(3 * part + 123)
+    pieces_ = [data[i * part : (i + 1) * part] for i in range(4)]
+    view = uploads.start_upload(space_id=None, created_by_id=None, free_parts=True, part_count=4)
+    # The short last part first (its offset is not known yet), then the others.
+    for index in (3, 1, 0, 2):
+        uploads.receive_chunk(view.id, index, [pieces_[index]], content_length=len(pieces_[index]))
+    staged = data_dir / layout.upload_prefix(str(view.id))
+    assert sorted(path.name for path in staged.iterdir()) == ["data", "part-3"]
+    done = uploads.complete_upload(view.id)
+    assert done.blob_sha256 == sha(data) and done.size == len(data)
+
+
+def test_parts_of_uneven_size_still_join_correctly(uploads: UploadService) -> None:
+    sizes = [1000, 700, 1000, 50]
+    data = os.urandom(sum(sizes))
+    view = uploads.start_upload(space_id=None, created_by_id=None, free_parts=True, part_count=4)
+    offset = 0
+    chunks = []
+    for size in sizes:
+        chunks.append(data[offset : offset + size])
+        offset += size
+    for index in (0, 2, 1, 3):
+        uploads.receive_chunk(view.id, index, [chunks[index]], content_length=len(chunks[index]))
+    assert uploads.complete_upload(view.id).blob_sha256 == sha(data)
+    with pytest.raises(Invalid, match="below 4"):
+        other = uploads.start_upload(
+            space_id=None, created_by_id=None, free_parts=True, part_count=4
+        )
+        uploads.receive_chunk(other.id, 4, [b"x"])
