@@ -17,6 +17,7 @@ __all__ = [
     "Artifact",
     "ArtifactKind",
     "File",
+    "Namespace",
     "Org",
     "Space",
     "Version",
@@ -70,6 +71,22 @@ class Space(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Namespace(Base):
+    """A named folder of a space where agents keep artifacts and knowledge sources."""
+
+    __tablename__ = "namespaces"
+    __table_args__ = (UniqueConstraint("space_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Artifact(Base):

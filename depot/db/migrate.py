@@ -20,9 +20,12 @@ def import_models() -> None:
     """Import every module that defines tables, so ``Base.metadata`` knows them all."""
     import depot.access.models
     import depot.access.signing
+    import depot.agents.models
     import depot.blobs.models
     import depot.catalog.models
+    import depot.knowledge.models
     import depot.model_records.models
+    import depot.search.models
     import depot.uploads.models  # noqa: F401
 
 

@@ -1,0 +1,1 @@
+"""Artifacts that agents produce in threads: versions, TTL, download links, semantic query."""

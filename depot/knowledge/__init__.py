@@ -1,0 +1,1 @@
+"""Knowledge sources: documents promoted into a namespace's searchable knowledge."""
