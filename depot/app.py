@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from depot import __version__
+from depot.agents.indexer import index_pending, sweep_expired
+from depot.api.agents_v1 import router as agents_router
 from depot.api.errors import install_error_handlers
 from depot.api.ml_v1 import PREFIXES as ML_PREFIXES
 from depot.api.ml_v1 import router as ml_router
@@ -25,6 +28,29 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
+def background_jobs_of(services: Services) -> list[PeriodicJob]:
+    """What `depot serve` does in the background: sweeps, and indexing for search."""
+    settings = services.settings
+    grace = timedelta(seconds=settings.agent_expiry_grace_seconds)
+    return [
+        PeriodicJob(
+            "sweep-uploads",
+            settings.sweep_interval_seconds,
+            lambda: sweep_uploads(services.uploads),
+        ),
+        PeriodicJob(
+            "index-agent-artifacts",
+            settings.index_interval_seconds,
+            lambda: index_pending(services.database, services.embedder),
+        ),
+        PeriodicJob(
+            "sweep-agent-artifacts",
+            settings.sweep_interval_seconds,
+            lambda: sweep_expired(services.database, grace=grace),
+        ),
+    ]
+
+
 def create_app(
     settings: Settings, *, services: Services | None = None, background_jobs: bool = True
 ) -> FastAPI:
@@ -33,19 +59,11 @@ def create_app(
     Args:
         settings: the one settings object.
         services: prebuilt services (tests pass their own); built from settings otherwise.
-        background_jobs: run the upload sweeper in this process.
+        background_jobs: run the sweepers and the indexer in this process.
     """
     owned = services is None
     svc = services or build_services(settings)
-    runner = JobRunner(
-        [
-            PeriodicJob(
-                "sweep-uploads", settings.sweep_interval_seconds, lambda: sweep_uploads(svc.uploads)
-            ),
-        ]
-        if background_jobs
-        else []
-    )
+    runner = JobRunner(background_jobs_of(svc) if background_jobs else [])
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +82,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = svc
+    app.state.jobs = runner
     install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -77,4 +96,5 @@ def create_app(
     app.include_router(model_repository_router, prefix="/api/v1.0")
     for prefix in ML_PREFIXES:
         app.include_router(ml_router, prefix=prefix)
+    app.include_router(agents_router, prefix="/v1")
     return app

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from depot.access.signing import Signer, load_signer
 from depot.blobs import BlobStore, open_store
 from depot.db.engine import Database, open_database
+from depot.search.embedder import MiniLMEmbedder
 from depot.settings import Settings
 from depot.uploads.service import UploadService
 
@@ -22,6 +24,7 @@ class Services:
     database: Database
     store: BlobStore
     uploads: UploadService
+    embedder: MiniLMEmbedder = field(default_factory=MiniLMEmbedder)
     _signer: Signer | None = field(default=None, repr=False)
     _signer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -32,6 +35,23 @@ class Services:
                 with self.database.write() as db:
                     self._signer = load_signer(db)
             return self._signer
+
+    def verify_signed(self, query: Mapping[str, str], method: str, resource: str) -> None:
+        """Check a signed URL's query (``expires``, ``key``, ``signature``) for ``resource``.
+
+        Raises:
+            Forbidden: unsigned, tampered with or expired.
+        """
+        signer = self.signer()
+        if not signer.knows(query.get("key")):
+            signer = self.signer(refresh=True)  # another replica may have added a key
+        signer.verify(
+            method,
+            resource,
+            expires=query.get("expires"),
+            key=query.get("key"),
+            signature=query.get("signature"),
+        )
 
     def close(self) -> None:
         """Release database connections."""

@@ -103,6 +103,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Most model products one space may hold; 0 means no limit.",
     )
+    index_interval_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often `depot serve` looks for agent artifacts waiting to be indexed.",
+    )
+    agent_expiry_grace_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="How long expired agent artifacts stay (hidden) before they are deleted.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Server log level."
     )

@@ -34,9 +34,7 @@ class AgentRecord(Base):
     artifact_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("artifacts.id", ondelete="CASCADE"), index=True
     )
-    namespace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("namespaces.id", ondelete="CASCADE")
-    )
+    namespace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
     # When the lineage began: lists order by it, so a new version keeps its place.
     root_created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     thread_id: Mapped[str | None] = mapped_column(String(200), nullable=True)

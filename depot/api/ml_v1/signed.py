@@ -20,17 +20,7 @@ router = APIRouter(tags=["ml api signed urls"], include_in_schema=False)
 
 
 def _verify(request: Request, services: Services, method: str, resource: str) -> None:
-    query = request.query_params
-    signer = services.signer()
-    if not signer.knows(query.get("key")):
-        signer = services.signer(refresh=True)  # another replica may have added a key
-    signer.verify(
-        method,
-        resource,
-        expires=query.get("expires"),
-        key=query.get("key"),
-        signature=query.get("signature"),
-    )
+    services.verify_signed(request.query_params, method, resource)
 
 
 def _length(request: Request) -> int | None:

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from depot.api.native import artifacts, whoami
+from depot.api.native import artifacts, namespaces, whoami
 
 router = APIRouter()
 router.include_router(whoami.router)
 router.include_router(artifacts.router)
+router.include_router(namespaces.router)
 
 __all__ = ["router"]

@@ -1,0 +1,1 @@
+"""Semantic search: chunk text, embed it offline, and rank chunks by similarity."""
