@@ -226,7 +226,7 @@ def _store_content(
         record.content_text = file.text
     else:
         data = (content or "").encode()
-        blob = uploads.upload_blob([data])
+        blob = uploads.upload_blob([data], db=db)
         path = record.file_name or f"{_slug(record.name)}.txt"
         add_file(
             db,

@@ -254,7 +254,7 @@ def apply_manifest(
         version = create_version(db, artifact, created_by_id=principal.user_id)
         if isinstance(source, AgentSkillSourceInline):
             skill_front_matter(source.skill_md)
-            blob = uploads.upload_blob([source.skill_md.encode()])
+            blob = uploads.upload_blob([source.skill_md.encode()], db=db)
             add_file(db, version, "SKILL.md", blob.sha256, content_type="text/markdown")
         _describe(version, manifest, keep_source=False)
         finalize_version(db, version)

