@@ -181,12 +181,11 @@ class MiniLMEmbedder:
         return self._max_tokens
 
     def count_tokens(self, text: str) -> int:
-        """Count the tokens the model sees for ``text`` before truncation.
+        """Count the word pieces of ``text``, untruncated and without [CLS] and [SEP].
 
-        The count includes [CLS] and [SEP], so a text is embedded whole exactly when
-        ``count_tokens(text) <= max_tokens``.
+        A text is embedded whole exactly when ``count_tokens(text) + 2 <= max_tokens``.
         """
-        return len(self._load_tokenizer().encode(text).ids)
+        return len(self._load_tokenizer().encode(text, add_special_tokens=False).ids)
 
     def embed(self, texts: Sequence[str]) -> Floats:
         """Embed texts as sentence-transformers' ``encode(texts, normalize_embeddings=True)``.
