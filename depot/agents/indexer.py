@@ -24,11 +24,9 @@ _LEASE = timedelta(minutes=5)
 
 
 def _document(record: AgentRecord, version: Version) -> str:
-    """What is indexed: the name, description and summary, then the text itself."""
-    head = "\n".join(
-        part for part in (record.name, version.description, record.summary or "") if part
-    )
-    return f"{head}\n\n{record.content_text or ''}".strip()
+    """What is indexed: the text itself, after the summary and description when there are."""
+    parts = (record.summary, version.description, record.content_text)
+    return "\n\n".join(part for part in parts if part) or record.name
 
 
 def index_pending(database: Database, embedder: Embedder, *, batch: int = 16) -> int:
@@ -74,6 +72,7 @@ def _index_record(database: Database, embedder: Embedder, key: object) -> int:
                     collection=collection,
                     version_id=version.id,
                     content=_document(record, version),
+                    title=record.name,
                 )
         except Exception as exc:  # noqa: BLE001 - any failure is reported on the record
             record.index_attempts += 1
@@ -112,7 +111,8 @@ def _index_sources(database: Database, embedder: Embedder, *, batch: int) -> int
                 embedder,
                 collection=f"ns:{source.namespace_id}",
                 source_id=source.id,
-                content=f"{source.name}\n\n{source.text}".strip(),
+                content=source.text or source.name,
+                title=source.name,
             )
             source.is_indexed = True
     return len(sources)

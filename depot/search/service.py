@@ -73,8 +73,14 @@ def index_text(
     content: str,
     version_id: uuid.UUID | None = None,
     source_id: uuid.UUID | None = None,
+    title: str = "",
 ) -> int:
-    """Replace the chunks of one document (a version or a source); returns how many there are."""
+    """Replace the chunks of one document (a version or a source); returns how many there are.
+
+    Args:
+        title: embedded with every chunk (so "cities" finds a table named so) but not
+            stored in it, so matched chunks quote the document alone.
+    """
     owner = (
         SearchChunk.version_id == version_id if version_id else SearchChunk.source_id == (source_id)
     )
@@ -82,7 +88,8 @@ def index_text(
     chunks = chunk_text(content, embedder.count_tokens, max_tokens=min(200, embedder.max_tokens))
     if not chunks:
         return 0
-    vectors = embedder.embed(chunks).astype(np.float32)
+    vectors = embedder.embed([f"{title}\n{chunk}" if title else chunk for chunk in chunks])
+    vectors = vectors.astype(np.float32)
     db.add_all(
         SearchChunk(
             collection=collection,

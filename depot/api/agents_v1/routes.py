@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -203,7 +204,11 @@ def _store_file(services: Services) -> Any:
     """A ``store_file`` for :func:`read_form`: the bytes into the blob store, text kept aside."""
 
     def store(part: FilePart, data: Any) -> IncomingFile:
-        text_like = agents.is_text_type(part.content_type, part.file_name)
+        content_type = part.content_type
+        if content_type in ("", "application/octet-stream"):
+            # curl -F and many clients send this for any file; the name says more.
+            content_type = mimetypes.guess_type(part.file_name)[0] or "application/octet-stream"
+        text_like = agents.is_text_type(content_type, part.file_name)
         head = bytearray()
 
         def tap() -> Any:
@@ -215,7 +220,7 @@ def _store_file(services: Services) -> Any:
         meter = Meter(tap())
         blob = services.uploads.upload_blob(meter)
         text = head.decode("utf-8", "replace") if text_like else None
-        return IncomingFile(blob.sha256, blob.size, part.file_name, part.content_type, text)
+        return IncomingFile(blob.sha256, blob.size, part.file_name, content_type, text)
 
     return store
 
