@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/upload_engine.py
 	$(BIN)/python bench/model_repository.py
 	$(BIN)/python bench/ml_api.py
+	$(BIN)/python bench/search.py
 
 lint: install-test
 	$(BIN)/ruff check depot tests bench

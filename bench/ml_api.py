@@ -39,8 +39,12 @@ class Http:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def json(self, method: str, path: str, body: Any) -> Any:
-        self.connection.request(method, path, body=json.dumps(body).encode(),
-                                headers={**self.headers, "Content-Type": "application/json"})
+        self.connection.request(
+            method,
+            path,
+            body=json.dumps(body).encode(),
+            headers={**self.headers, "Content-Type": "application/json"},
+        )
         response = self.connection.getresponse()
         data = response.read()
         if response.status >= 300:
@@ -49,8 +53,12 @@ class Http:
 
     def send(self, method: str, url: str, body: Any, length: int) -> str:
         parts = urlsplit(url)
-        self.connection.request(method, f"{parts.path}?{parts.query}", body=body,
-                                headers={"Content-Length": str(length)})
+        self.connection.request(
+            method,
+            f"{parts.path}?{parts.query}",
+            body=body,
+            headers={"Content-Length": str(length)},
+        )
         response = self.connection.getresponse()
         data = response.read()
         if response.status != 200:
@@ -68,25 +76,40 @@ class Http:
 
 
 def stage(api: Http, name: str) -> dict[str, Any]:
-    manifest = {"name": name, "metadata": {}, "ml_repo": "bench-repo", "type": "artifact-version",
-                "source": {"type": "truefoundry"}}
-    staged: dict[str, Any] = api.json("POST", f"{API}/artifact-versions/stage",
-                                      {"manifest": manifest})
+    manifest = {
+        "name": name,
+        "metadata": {},
+        "ml_repo": "bench-repo",
+        "type": "artifact-version",
+        "source": {"type": "truefoundry"},
+    }
+    staged: dict[str, Any] = api.json(
+        "POST", f"{API}/artifact-versions/stage", {"manifest": manifest}
+    )
     return staged
 
 
 def finalize(api: Http, name: str, root: str) -> dict[str, Any]:
-    manifest = {"name": name, "metadata": {}, "ml_repo": "bench-repo", "type": "artifact-version",
-                "source": {"type": "truefoundry", "uri": root}}
-    version: dict[str, Any] = api.json("PUT", f"{API}/artifact-versions",
-                                       {"manifest": manifest})["data"]
+    manifest = {
+        "name": name,
+        "metadata": {},
+        "ml_repo": "bench-repo",
+        "type": "artifact-version",
+        "source": {"type": "truefoundry", "uri": root},
+    }
+    version: dict[str, Any] = api.json("PUT", f"{API}/artifact-versions", {"manifest": manifest})[
+        "data"
+    ]
     return version
 
 
 def single_put(server: DepotServer, api: Http, payload: Payload, name: str) -> float:
     staged = stage(api, name)
-    [entry] = api.json("POST", f"{API}/artifact-versions/signed-urls",
-                       {"id": staged["id"], "paths": ["model.bin"], "operation": "WRITE"})["data"]
+    [entry] = api.json(
+        "POST",
+        f"{API}/artifact-versions/signed-urls",
+        {"id": staged["id"], "paths": ["model.bin"], "operation": "WRITE"},
+    )["data"]
     started = time.perf_counter()
     Http(server).send("PUT", entry["signed_url"], payload.blocks(0, payload.size), payload.size)
     elapsed = time.perf_counter() - started
@@ -94,12 +117,16 @@ def single_put(server: DepotServer, api: Http, payload: Payload, name: str) -> f
     return payload.size / elapsed / 1e6
 
 
-def multipart(server: DepotServer, api: Http, payload: Payload, name: str,
-              lanes: int = 4) -> tuple[float, str]:
+def multipart(
+    server: DepotServer, api: Http, payload: Payload, name: str, lanes: int = 4
+) -> tuple[float, str]:
     staged = stage(api, name)
     count = -(-payload.size // PART)
-    plan = api.json("POST", f"{API}/artifact-versions/signed-urls/multipart",
-                    {"id": staged["id"], "path": "model.bin", "num_parts": count})["data"]
+    plan = api.json(
+        "POST",
+        f"{API}/artifact-versions/signed-urls/multipart",
+        {"id": staged["id"], "path": "model.bin", "num_parts": count},
+    )["data"]
     etags: dict[int, str] = {}
     connections = [Http(server) for _ in range(lanes)]
 
@@ -108,15 +135,21 @@ def multipart(server: DepotServer, api: Http, payload: Payload, name: str,
             offset = number * PART
             length = min(PART, payload.size - offset)
             url = plan["part_signed_urls"][number]["signed_url"]
-            etags[number + 1] = connections[index].send("PUT", url,
-                                                        payload.blocks(offset, length), length)
+            etags[number + 1] = connections[index].send(
+                "PUT", url, payload.blocks(offset, length), length
+            )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(lanes) as pool:
         list(pool.map(lane, range(lanes)))
-    xml = "<CompleteMultipartUpload>" + "".join(
-        f"<Part><PartNumber>{n}</PartNumber><ETag>{etags[n]}</ETag></Part>"
-        for n in sorted(etags)) + "</CompleteMultipartUpload>"
+    xml = (
+        "<CompleteMultipartUpload>"
+        + "".join(
+            f"<Part><PartNumber>{n}</PartNumber><ETag>{etags[n]}</ETag></Part>"
+            for n in sorted(etags)
+        )
+        + "</CompleteMultipartUpload>"
+    )
     encoded = xml.encode()
     Http(server).send("POST", plan["finalize_signed_url"]["signed_url"], encoded, len(encoded))
     elapsed = time.perf_counter() - started
@@ -138,23 +171,38 @@ def main() -> None:
     ):
         server.admin("create-org", "bench")
         api = Http(server, server.token)
-        api.json("PUT", f"{API}/ml-repos", {"manifest": {
-            "type": "ml-repo", "name": "bench-repo", "storage_integration_fqn": "depot:default"}})
+        api.json(
+            "PUT",
+            f"{API}/ml-repos",
+            {
+                "manifest": {
+                    "type": "ml-repo",
+                    "name": "bench-repo",
+                    "storage_integration_fqn": "depot:default",
+                }
+            },
+        )
         seed = 1000
         for run in range(args.runs):
             seed += 3
             runs.setdefault("pipeline_mb_per_s", []).append(
-                pipeline_mb_per_s(Path(tmp), Payload(size, seed)))
+                pipeline_mb_per_s(Path(tmp), Payload(size, seed))
+            )
             runs.setdefault("signed_put_mb_per_s", []).append(
-                single_put(server, api, Payload(size, seed + 1), f"single-{run}"))
+                single_put(server, api, Payload(size, seed + 1), f"single-{run}")
+            )
             rate, version_id = multipart(server, api, Payload(size, seed + 2), f"parts-{run}")
             runs.setdefault("multipart_4_mb_per_s", []).append(rate)
-            [entry] = api.json("POST", f"{API}/artifact-versions/signed-urls", {
-                "id": version_id, "paths": ["model.bin"], "operation": "READ"})["data"]
+            [entry] = api.json(
+                "POST",
+                f"{API}/artifact-versions/signed-urls",
+                {"id": version_id, "paths": ["model.bin"], "operation": "READ"},
+            )["data"]
             started = time.perf_counter()
             assert Http(server).drain(entry["signed_url"]) == size
             runs.setdefault("signed_get_mb_per_s", []).append(
-                size / (time.perf_counter() - started) / 1e6)
+                size / (time.perf_counter() - started) / 1e6
+            )
     medians = {key: statistics.median(values) for key, values in runs.items()}
     limit = medians["pipeline_mb_per_s"]
     print(f"ML API signed URLs, {args.size_mib} MiB, median of {args.runs} run(s)")

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, select, text
+from sqlalchemy import String, delete, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from depot.search.chunker import chunk_text
@@ -150,20 +150,33 @@ def search(
             ``include_sources``); ``None`` means every chunk of the collection.
         min_similarity: drop documents whose best chunk's cosine similarity is lower.
     """
+    # Only what ranking needs; texts are fetched for the winners alone.
+    # Owner ids come back raw (no per-row UUID parsing: a collection holds thousands of
+    # chunks but few owners) and are converted once per distinct value.
     rows = db.execute(
         select(
             SearchChunk.id,
-            SearchChunk.version_id,
-            SearchChunk.source_id,
-            SearchChunk.text,
+            type_coerce(SearchChunk.version_id, String()).label("version_id"),
+            type_coerce(SearchChunk.source_id, String()).label("source_id"),
             SearchChunk.embedding,
         ).where(SearchChunk.collection == collection)
     ).all()
+    owners: dict[object, uuid.UUID | None] = {None: None}
+
+    def owner_of(raw: object) -> uuid.UUID | None:
+        if raw not in owners:
+            owners[raw] = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+        return owners[raw]
+
+    owner_ids = {row.id: (owner_of(row.version_id), owner_of(row.source_id)) for row in rows}
     allowed = {
         row.id: row
         for row in rows
-        if (row.version_id is not None and (version_ids is None or row.version_id in version_ids))
-        or (row.source_id is not None and include_sources)
+        if (
+            owner_ids[row.id][0] is not None
+            and (version_ids is None or owner_ids[row.id][0] in version_ids)
+        )
+        or (owner_ids[row.id][1] is not None and include_sources)
     }
     if not allowed:
         return []
@@ -177,16 +190,25 @@ def search(
         for rank, chunk in enumerate(ranking):
             fused[chunk] = fused.get(chunk, 0.0) + 1.0 / (_RRF_K + rank + 1)
     similarity = {ids[i]: float(similarities[i]) for i in range(len(ids))}
-    best: dict[tuple[uuid.UUID | None, uuid.UUID | None], Hit] = {}
+    chosen: dict[tuple[uuid.UUID | None, uuid.UUID | None], tuple[int, float, float]] = {}
     for chunk, score in sorted(fused.items(), key=lambda item: -item[1]):
-        row = allowed[chunk]
-        owner = (row.version_id, row.source_id)
-        if owner in best:
+        owner = owner_ids[chunk]
+        if owner in chosen:
             continue
         cosine = max(0.0, min(1.0, similarity[chunk]))
         if min_similarity is not None and cosine < min_similarity:
             continue
-        best[owner] = Hit(row.version_id, row.source_id, row.text, cosine, score)
-        if len(best) >= limit:
+        chosen[owner] = (chunk, cosine, score)
+        if len(chosen) >= limit:
             break
-    return list(best.values())
+    winners = [chunk for chunk, _, _ in chosen.values()]
+    texts = {
+        chunk: body
+        for chunk, body in db.execute(
+            select(SearchChunk.id, SearchChunk.text).where(SearchChunk.id.in_(winners))
+        )
+    }
+    return [
+        Hit(owner[0], owner[1], texts[chunk], cosine, score)
+        for owner, (chunk, cosine, score) in chosen.items()
+    ]
