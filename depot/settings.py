@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("aws_region", "AWS_REGION"),
         description="S3 region, read from AWS_REGION.",
     )
+    s3_downloads: Literal["redirect", "proxy"] = Field(
+        default="redirect",
+        description=(
+            "Downloads from S3: redirect (307 to a pre-signed URL) or proxy (through Depot)."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `depot serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `depot serve` listens on.")
     server: Literal["granian", "uvicorn"] = Field(

@@ -29,4 +29,18 @@ def open_store(settings: Settings) -> BlobStore:
         from depot.blobs.memory import MemoryBlobStore
 
         return MemoryBlobStore()
-    raise ValueError(f"storage backend {url.scheme!r} is not available yet")
+    if url.scheme == "s3":
+        from depot.blobs.s3 import S3BlobStore
+
+        if not url.netloc:
+            raise ValueError("storage_url must name a bucket: s3://bucket/prefix")
+        return S3BlobStore(
+            url.netloc,
+            url.path.strip("/"),
+            endpoint_url=settings.s3_endpoint_url,
+            access_key=settings.aws_access_key_id,
+            secret_key=settings.aws_secret_access_key,
+            region=settings.aws_region,
+            redirect_downloads=settings.s3_downloads == "redirect",
+        )
+    raise ValueError(f"unknown storage backend {url.scheme!r}")

@@ -81,6 +81,12 @@ class BlobStore(Protocol):
     backend: str
     """Short name of the backend: ``file``, ``memory`` or ``s3``."""
 
+    reads_parts_early: bool
+    """True if staged parts can be read back before :meth:`assemble_staging`.
+
+    Local disks can; S3 cannot read the parts of an unfinished multipart upload, so
+    the upload engine hashes early parts only after assembly there."""
+
     def uri(self, sha256: str) -> str:
         """Where the blob lives, as a URI for people and metadata (``file:///...``, ``s3://...``)."""
         ...
@@ -181,10 +187,21 @@ class BlobStore(Protocol):
         """
         ...
 
+    def assemble_staging(self, upload_id: str, token: str, parts: Sequence[StagedPart]) -> None:
+        """Join the staged parts (in index order) into one staged object, readable in full.
+
+        Called once every part is there, before the bytes are read back for their
+        digest and committed. Backends that read parts in place do nothing. Assembling
+        twice does nothing.
+        """
+        ...
+
     def read_parts(
         self, upload_id: str, token: str, parts: Sequence[StagedPart]
     ) -> Iterator[bytes]:
         """Stream the staged bytes of ``parts``, in the order given.
+
+        Where :attr:`reads_parts_early` is false, only after :meth:`assemble_staging`.
 
         Raises:
             NotFound: a part is not staged.

@@ -367,6 +367,8 @@ class UploadService:
 
     def _advance_digest(self, session_id: uuid.UUID, token: str) -> None:
         """Hash chunks that arrived ahead of the digest once the gap before them has closed."""
+        if not self.store.reads_parts_early:
+            return  # S3 cannot read an unfinished upload's parts: completion will
         while (claim := self.tracker.claim(str(session_id))) is not None:
             keep = False
             try:
@@ -438,6 +440,7 @@ class UploadService:
             if row.expected_size is not None and total != row.expected_size:
                 raise SizeMismatch(f"expected {row.expected_size} bytes, received {total}")
             self._check_total(total)
+            self.store.assemble_staging(str(session_id), row.storage_token, parts)
             digest = self._finish_digest(session_id, row.storage_token, parts)
             verify(sha256=expected, size=None, actual_sha256=digest, actual_size=total)
         except (SizeMismatch, DigestMismatch) as exc:
