@@ -18,6 +18,7 @@ from depot.api.ml_v1 import PREFIXES as ML_PREFIXES
 from depot.api.ml_v1 import router as ml_router
 from depot.api.model_repository_v1 import router as model_repository_router
 from depot.api.native import router as native_router
+from depot.jobs.gc import collect_garbage
 from depot.jobs.runner import JobRunner, PeriodicJob
 from depot.services import Services, build_services
 from depot.settings import Settings
@@ -29,10 +30,15 @@ log = logging.getLogger(__name__)
 
 
 def background_jobs_of(services: Services) -> list[PeriodicJob]:
-    """What `depot serve` does in the background: sweeps, and indexing for search."""
+    """What `depot serve` does in the background: sweeps, indexing, garbage collection.
+
+    Each job claims its rows through the database, so replicas running them at once
+    never do the same work twice.
+    """
     settings = services.settings
     grace = timedelta(seconds=settings.agent_expiry_grace_seconds)
-    return [
+    gc_grace = timedelta(seconds=settings.gc_grace_seconds)
+    jobs = [
         PeriodicJob(
             "sweep-uploads",
             settings.sweep_interval_seconds,
@@ -49,6 +55,15 @@ def background_jobs_of(services: Services) -> list[PeriodicJob]:
             lambda: sweep_expired(services.database, grace=grace),
         ),
     ]
+    if settings.gc_interval_seconds:
+        jobs.append(
+            PeriodicJob(
+                "collect-garbage",
+                settings.gc_interval_seconds,
+                lambda: collect_garbage(services.database, services.store, grace=gc_grace),
+            )
+        )
+    return jobs
 
 
 def create_app(

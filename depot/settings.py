@@ -66,6 +66,13 @@ class Settings(BaseSettings):
             "Downloads from S3: redirect (307 to a pre-signed URL) or proxy (through Depot)."
         ),
     )
+    s3_response_headers: bool = Field(
+        default=True,
+        description=(
+            "Pre-signed downloads set Content-Type and Content-Disposition (turn off for"
+            " stores that refuse response-* parameters, such as SeaweedFS)."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `depot serve` listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `depot serve` listens on.")
     server: Literal["granian", "uvicorn"] = Field(
@@ -98,6 +105,11 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="How often background jobs (expired uploads) run in `depot serve`.",
+    )
+    gc_interval_seconds: float = Field(
+        default=6 * 3600,
+        ge=0,
+        description="How often `depot serve` collects garbage blobs itself; 0 turns it off.",
     )
     gc_grace_seconds: int = Field(
         default=3600,

@@ -1,9 +1,15 @@
-"""Shared fixtures: a migrated database on SQLite and on PostgreSQL, services, the app.
+"""Shared fixtures: the two configurations Depot runs in, services, the app.
 
-Every test that takes ``database`` runs twice, once per engine. PostgreSQL is the
-server at 127.0.0.1:5432 (user postgres); each test run creates its own database
-and drops it at the end. An unreachable PostgreSQL fails the run: deselect those
-tests with ``-m "not postgres"`` on a machine without one.
+Every test that takes ``database`` (or what builds on it: ``store``, ``services``,
+``app``, ``client``) runs twice:
+
+- **embedded**: SQLite and blobs on the local filesystem (the default install);
+- **scale-out**: PostgreSQL and an S3 store (SeaweedFS, started by a fixture on free
+  loopback ports for the whole run).
+
+PostgreSQL is the server at 127.0.0.1:5432 (user postgres); each test run creates its
+own database and drops it at the end. An unreachable PostgreSQL fails the run: deselect
+the scale-out tests with ``-m "not postgres"`` on a machine without one.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from fastapi import FastAPI
 
 from depot.access import service as access
 from depot.app import create_app
-from depot.blobs.local import LocalBlobStore
+from depot.blobs import open_store
 from depot.blobs.memory import MemoryBlobStore
 from depot.blobs.store import BlobStore
 from depot.db.base import Base
@@ -29,6 +35,7 @@ from depot.db.migrate import import_models, upgrade
 from depot.services import Services
 from depot.settings import Settings
 from depot.uploads.service import UploadService
+from tests.seaweedfs import SeaweedFS, create_bucket, run_seaweedfs
 
 PG_ADMIN_DSN = os.environ.get("DEPOT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -67,14 +74,33 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'depot.db'}"
 
 
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A SeaweedFS S3 server for the whole run."""
+    with run_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(seaweedfs: SeaweedFS) -> str:
+    return create_bucket(seaweedfs, "depot-tests")
+
+
 @pytest.fixture(
     scope="session",
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+    params=["embedded", pytest.param("scale-out", marks=pytest.mark.postgres)],
 )
-def database_url(request: pytest.FixtureRequest) -> str:
-    """The URL of a migrated database, once per engine."""
+def configuration(request: pytest.FixtureRequest) -> str:
+    """Which configuration the test runs in: embedded or scale-out."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="session")
+def database_url(configuration: str, request: pytest.FixtureRequest) -> str:
+    """The URL of a migrated database of the configuration."""
     url: str = request.getfixturevalue(
-        f"{request.param}_url" if request.param == "sqlite" else "postgres_url"
+        "sqlite_url" if configuration == "embedded" else "postgres_url"
     )
     database = open_database(url)
     upgrade(database)
@@ -103,13 +129,46 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(data_dir: Path, database_url: str) -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url, gc_grace_seconds=0)
+def storage_url(configuration: str, data_dir: Path, request: pytest.FixtureRequest) -> str:
+    """Where the test's blobs go: the data directory, or a fresh prefix of the S3 bucket."""
+    if configuration == "embedded":
+        return data_dir.as_uri()
+    bucket = request.getfixturevalue("s3_bucket")
+    return f"s3://{bucket}/t-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
-def store(data_dir: Path) -> BlobStore:
-    return LocalBlobStore(data_dir)
+def settings(
+    configuration: str,
+    data_dir: Path,
+    database_url: str,
+    storage_url: str,
+    request: pytest.FixtureRequest,
+) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "storage_url": storage_url,
+        "gc_grace_seconds": 0,
+    }
+    if configuration == "scale-out":
+        server: SeaweedFS = request.getfixturevalue("seaweedfs")
+        # Depot streams downloads itself here, so tests read bytes without leaving the app;
+        # the redirect path has tests of its own.
+        values.update(
+            s3_endpoint_url=server.endpoint_url,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+            aws_region=server.region,
+            s3_downloads="proxy",
+            s3_response_headers=False,
+        )
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(settings: Settings) -> BlobStore:
+    return open_store(settings)
 
 
 @pytest.fixture

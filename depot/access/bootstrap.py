@@ -10,6 +10,7 @@ from sqlalchemy import select
 from depot.access.models import User
 from depot.access.service import create_token, create_user
 from depot.db.engine import Database
+from depot.errors import Conflict
 
 __all__ = ["ADMIN_TOKEN_FILE", "ADMIN_USERNAME", "ensure_admin"]
 
@@ -26,7 +27,11 @@ def ensure_admin(database: Database, data_dir: Path) -> str | None:
     with database.write() as db:
         if db.scalar(select(User.id).limit(1)) is not None:
             return None
-        user = create_user(db, ADMIN_USERNAME, display_name="Administrator", is_superuser=True)
+        try:
+            user = create_user(db, ADMIN_USERNAME, display_name="Administrator", is_superuser=True)
+        except Conflict:
+            return None  # another replica, starting at the same moment, made it
+
         _row, token = create_token(db, user, name="bootstrap")
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / ADMIN_TOKEN_FILE

@@ -119,12 +119,17 @@ def _index_sources(database: Database, embedder: Embedder, *, batch: int) -> int
 
 
 def sweep_expired(database: Database, *, grace: timedelta) -> int:
-    """Delete artifacts whose latest version expired more than ``grace`` ago (not pinned)."""
+    """Delete artifacts whose latest version expired more than ``grace`` ago (not pinned).
+
+    Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL), so replicas sweeping
+    at once split the work instead of repeating it.
+    """
     cutoff = utcnow() - grace
     with database.write() as db:
         expired = list(
             db.scalars(
-                select(AgentRecord.artifact_id).where(
+                select(AgentRecord.artifact_id)
+                .where(
                     and_(
                         AgentRecord.is_latest.is_(True),
                         AgentRecord.is_pinned.is_(False),
@@ -132,6 +137,7 @@ def sweep_expired(database: Database, *, grace: timedelta) -> int:
                         AgentRecord.expires_at <= cutoff,
                     )
                 )
+                .with_for_update(skip_locked=True)
             )
         )
         for lineage_id in expired:

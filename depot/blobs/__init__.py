@@ -42,5 +42,6 @@ def open_store(settings: Settings) -> BlobStore:
             secret_key=settings.aws_secret_access_key,
             region=settings.aws_region,
             redirect_downloads=settings.s3_downloads == "redirect",
+            response_headers=settings.s3_response_headers,
         )
     raise ValueError(f"unknown storage backend {url.scheme!r}")

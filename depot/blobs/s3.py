@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from depot.blobs import layout
 from depot.blobs.meter import Meter, verify
 from depot.blobs.store import BLOCK_SIZE, BlobInfo, StagedPart, StagingInfo, check_sha256
-from depot.errors import NotFound, RangeNotSatisfiable, Unavailable
+from depot.errors import Invalid, NotFound, RangeNotSatisfiable, Unavailable
 
 __all__ = ["S3BlobStore"]
 
@@ -54,6 +54,9 @@ class S3BlobStore:
         endpoint_url: an S3-compatible endpoint; ``None`` for AWS.
         redirect_downloads: hand out pre-signed GET URLs (307s) rather than letting
             Depot stream the bytes itself.
+        response_headers: have pre-signed GETs set the file's Content-Type and
+            Content-Disposition (``response-*`` parameters); some S3-compatible stores,
+            SeaweedFS among them, refuse to sign these.
     """
 
     backend = "s3"
@@ -69,10 +72,12 @@ class S3BlobStore:
         secret_key: str | None = None,
         region: str | None = None,
         redirect_downloads: bool = True,
+        response_headers: bool = True,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.redirect_downloads = redirect_downloads
+        self.response_headers = response_headers
         config = Config(
             s3={"addressing_style": "path"} if endpoint_url else {},
             retries={"max_attempts": 5, "mode": "standard"},
@@ -193,11 +198,11 @@ class S3BlobStore:
         if not self.redirect_downloads:
             return None
         params: dict[str, str] = {"Bucket": self.bucket, "Key": self._blob_key(sha256)}
-        if file_name:
+        if file_name and self.response_headers:
             params["ResponseContentDisposition"] = (
                 f"attachment; filename*=utf-8''{quote(file_name)}"
             )
-        if content_type:
+        if content_type and self.response_headers:
             params["ResponseContentType"] = content_type
         url: str = self.client.generate_presigned_url(
             "get_object", Params=params, ExpiresIn=expires_in
@@ -286,6 +291,10 @@ class S3BlobStore:
             # Completed already (a retried completion): the staged object is there.
             if _missing(exc) and self._head(key) is not None:
                 return
+            if exc.response.get("Error", {}).get("Code") == "EntityTooSmall":
+                raise Invalid(
+                    "every part but the last must be at least 5 MiB on this object store"
+                ) from None
             raise _unavailable(exc, f"assembling upload {upload_id}") from exc
         except BotoCoreError as exc:
             raise _unavailable(exc, f"assembling upload {upload_id}") from exc
@@ -293,17 +302,11 @@ class S3BlobStore:
     def read_parts(
         self, upload_id: str, token: str, parts: Sequence[StagedPart]
     ) -> Iterator[bytes]:
-        # Parts sit back to back, in index order, in the assembled object.
-        starts, position = {}, 0
-        sizes = {}
-        for part in sorted(parts, key=lambda part: part.index):
-            starts[part.index] = position
-            sizes[part.index] = part.size
-            position += part.size
+        # After assembly, each part's offset is its place in the staged object.
         for part in parts:
-            yield from self._read(
-                self._staged_key(upload_id), starts[part.index], sizes[part.index]
-            )
+            if part.offset is None:
+                raise ValueError("S3 reads staged parts by their offset in the assembled object")
+            yield from self._read(self._staged_key(upload_id), part.offset, part.size)
 
     def commit_staging(
         self, upload_id: str, token: str, parts: Sequence[StagedPart], sha256: str
@@ -339,27 +342,28 @@ class S3BlobStore:
             raise _unavailable(exc, f"dropping upload {upload_id}") from exc
 
     def iter_staging(self) -> Iterator[StagingInfo]:
-        seen: set[str] = set()
         strip = len(self._key(layout.UPLOADS_PREFIX))
         try:
             pages = self.client.get_paginator("list_multipart_uploads").paginate(
                 Bucket=self.bucket, Prefix=self._key(layout.UPLOADS_PREFIX)
             )
-            uploads = [upload for page in pages for upload in page.get("Uploads", [])]
+            found = [
+                (upload["Key"], upload.get("Initiated"), str(upload["UploadId"]))
+                for page in pages
+                for upload in page.get("Uploads", [])
+            ]
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, "listing multipart uploads") from exc
-        objects = list(self._list(layout.UPLOADS_PREFIX))
-        for item, when in [(u["Key"], u.get("Initiated")) for u in uploads] + [
-            (o["Key"], o.get("LastModified")) for o in objects
-        ]:
-            upload_id = item[strip:].split("/", 1)[0]
+        found += [
+            (item["Key"], item.get("LastModified"), "")
+            for item in self._list(layout.UPLOADS_PREFIX)
+        ]
+        for key, when, token in found:
             try:
-                upload_id = str(uuid.UUID(upload_id))
+                upload_id = str(uuid.UUID(key[strip:].split("/", 1)[0]))
             except ValueError:
                 continue
-            if upload_id not in seen:
-                seen.add(upload_id)
-                yield StagingInfo(upload_id, when or datetime.now(UTC))
+            yield StagingInfo(upload_id, when or datetime.now(UTC), token)
 
 
 def _pieces(blocks: Iterable[bytes], size: int) -> Iterator[bytes]:

@@ -68,10 +68,15 @@ class StagedPart:
 
 @dataclass(frozen=True)
 class StagingInfo:
-    """Bytes staged for an upload id, as found by a scan of the store."""
+    """Bytes staged for an upload id, as found by a scan of the store.
+
+    ``token`` is the backend's handle for them when it has one (an S3 multipart
+    upload id), so that bytes no session knows about can still be dropped.
+    """
 
     upload_id: str
     modified_at: datetime
+    token: str = ""
 
 
 @runtime_checkable
@@ -201,7 +206,8 @@ class BlobStore(Protocol):
     ) -> Iterator[bytes]:
         """Stream the staged bytes of ``parts``, in the order given.
 
-        Where :attr:`reads_parts_early` is false, only after :meth:`assemble_staging`.
+        Where :attr:`reads_parts_early` is false, only after :meth:`assemble_staging`,
+        and each part's ``offset`` is its position in the assembled object.
 
         Raises:
             NotFound: a part is not staged.

@@ -89,7 +89,8 @@ def _delete_blob(
 ) -> bool:
     with database.write() as db:
         # Re-check under the row lock: an upload may have touched it, or a file linked it.
-        row = db.scalar(unreferenced.where(Blob.sha256 == sha256).with_for_update())
+        # SKIP LOCKED: a blob another collector (or an upload) holds is left for later.
+        row = db.scalar(unreferenced.where(Blob.sha256 == sha256).with_for_update(skip_locked=True))
         if row is None:
             return False
         # Bytes go first, while the row is held: a concurrent upload of the same

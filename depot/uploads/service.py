@@ -501,6 +501,9 @@ class UploadService:
 
     def _finish_digest(self, session_id: uuid.UUID, token: str, parts: Sequence[StagedPart]) -> str:
         key = str(session_id)
+        if not self.store.reads_parts_early:
+            # Read back from the assembled object, where parts sit back to back.
+            parts = _positioned(parts)
         claim = self.tracker.claim(key, wait=_DIGEST_WAIT_SECONDS)
         try:
             if claim is None or not claim.matches([part.etag for part in parts]):
@@ -666,6 +669,15 @@ class UploadService:
             completed_at=row.completed_at,
             etags={chunk.index: chunk.etag for chunk in chunks},
         )
+
+
+def _positioned(parts: Sequence[StagedPart]) -> list[StagedPart]:
+    """The parts with their offsets in the assembled object (index order, back to back)."""
+    placed, position = [], 0
+    for part in sorted(parts, key=lambda part: part.index):
+        placed.append(StagedPart(part.index, part.size, part.etag, position))
+        position += part.size
+    return placed
 
 
 def _chunk_count(size: int, chunk_size: int) -> int:

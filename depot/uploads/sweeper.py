@@ -84,6 +84,6 @@ def _remove_orphaned_staging(service: UploadService, now: datetime) -> int:
             token = row.storage_token if row is not None else ""
         if live or (row is None and staged.modified_at > now - patience):
             continue
-        service.store.abort_staging(staged.upload_id, token)
+        service.store.abort_staging(staged.upload_id, staged.token or token)
         removed += 1
     return removed

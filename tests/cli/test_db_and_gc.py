@@ -28,11 +28,27 @@ def test_admin_commands_migrate_an_empty_embedded_database(tmp_path: Path) -> No
 
 def test_gc_dry_run_then_for_real(services: Services, data_dir: Path, database_url: str) -> None:
     garbage = services.uploads.upload_blob([b"x" * 2048]).sha256
-    args = ["gc", "--grace", "0", "--data-dir", str(data_dir), "--database-url", database_url]
-    dry = runner.invoke(app, [*args, "--dry-run"])
+    settings = services.settings
+    args = [
+        "gc",
+        "--grace",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--database-url",
+        database_url,
+        "--storage-url",
+        settings.effective_storage_url,
+    ]
+    env = {
+        "DEPOT_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id or "",
+        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key or "",
+    }
+    dry = runner.invoke(app, [*args, "--dry-run"], env=env)
     assert dry.exit_code == 0, dry.output
     assert "would free 2.0 KiB (2048 bytes) in 1 blob(s)" in dry.output
     assert services.store.exists(garbage)
-    real = runner.invoke(app, args)
+    real = runner.invoke(app, args, env=env)
     assert "freed 2.0 KiB (2048 bytes)" in real.output
     assert not services.store.exists(garbage)
