@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["depot", "free_port", "serving", "whoami"]
+__all__ = ["Replica", "depot", "free_port", "serving", "whoami"]
 
 
 def free_port() -> int:
@@ -31,48 +32,69 @@ def depot(*args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
+class Replica:
+    """One `depot serve` process group (granian's supervisor and its worker)."""
+
+    def __init__(
+        self, data_dir: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / f"serve-{self.port}-{time.monotonic_ns()}.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "depot",
+                    "serve",
+                    "--data-dir",
+                    str(data_dir),
+                    "--port",
+                    str(self.port),
+                    *args,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, self.log.read_text()
+            with suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the whole replica at once, as a crash would."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), or kill after 20 s."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
 @contextmanager
 def serving(
     data_dir: Path, *args: str, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, Path]]:
     """Start `depot serve`, wait for /healthz, and stop it with SIGTERM afterwards."""
-    port = free_port()
-    log = data_dir.parent / f"serve-{port}.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "depot",
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--port",
-                str(port),
-                *args,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
+    replica = Replica(data_dir, *args, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()
-            with suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        yield url, log
+        yield replica.url, replica.log
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        replica.stop()
 
 
 def whoami(url: str, token: str) -> dict[str, object]:
