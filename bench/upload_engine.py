@@ -17,16 +17,21 @@ Writes ``bench/results/upload_engine.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _common import MiB, Payload, pipeline_mb_per_s, write_results
 
 from depot.blobs.local import LocalBlobStore
+from depot.blobs.s3 import S3BlobStore
+from depot.blobs.store import BlobStore
 from depot.db.engine import open_database
 from depot.db.migrate import upgrade
 from depot.settings import Settings
@@ -35,11 +40,13 @@ from depot.uploads.service import UploadService
 CHUNK = 16 * MiB
 
 
-def engine(directory: Path, payload: Payload, in_flight: int) -> dict[str, float]:
+def engine(
+    directory: Path, payload: Payload, in_flight: int, store: BlobStore | None = None
+) -> dict[str, float]:
     settings = Settings(data_dir=directory, upload_chunk_size=CHUNK)
     database = open_database(settings.effective_database_url)
     upgrade(database)
-    store = LocalBlobStore(directory)
+    store = store or LocalBlobStore(directory)
     uploads = UploadService(database, store, settings)
     size = payload.size
 
@@ -85,32 +92,60 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="stage into a SeaweedFS S3 gateway (started here) instead of files",
+    )
     args = parser.parse_args()
     size = args.size_mib * MiB
     results: dict[str, list[float]] = {}
     Path("bench/results").mkdir(parents=True, exist_ok=True)
-    for run in range(args.runs):
-        with tempfile.TemporaryDirectory(dir="bench/results") as tmp:
-            base = Path(tmp)
-            limit = pipeline_mb_per_s(base, Payload(size, 100 + run))
-            results.setdefault("pipeline_mb_per_s", []).append(limit)
-            for in_flight in (1, 4):
-                figures = engine(
-                    base / f"engine{in_flight}", Payload(size, run * 10 + in_flight), in_flight
-                )
-                for key, value in figures.items():
-                    results.setdefault(f"engine_{in_flight}_{key}", []).append(value)
+    with contextlib.ExitStack() as stack:
+        s3 = stack.enter_context(_seaweedfs()) if args.s3 else None
+        for run in range(args.runs):
+            with tempfile.TemporaryDirectory(dir="bench/results") as tmp:
+                base = Path(tmp)
+                limit = pipeline_mb_per_s(base, Payload(size, 100 + run))
+                results.setdefault("pipeline_mb_per_s", []).append(limit)
+                for in_flight in (1, 4):
+                    store = s3() if s3 else None
+                    figures = engine(
+                        base / f"engine{in_flight}",
+                        Payload(size, run * 10 + in_flight),
+                        in_flight,
+                        store,
+                    )
+                    for key, value in figures.items():
+                        results.setdefault(f"engine_{in_flight}_{key}", []).append(value)
     medians = {key: statistics.median(values) for key, values in results.items()}
     limit = medians["pipeline_mb_per_s"]
-    print(f"Upload engine (no HTTP), {args.size_mib} MiB, median of {args.runs} run(s)")
+    where = "S3 (SeaweedFS)" if args.s3 else "local files"
+    print(f"Upload engine (no HTTP, {where}), {args.size_mib} MiB, median of {args.runs} run(s)")
     print(f"{'figure':34} {'median':>10}  vs pipeline")
     for key, value in medians.items():
         ratio = f"{value / limit:.2f}x" if key.endswith("mb_per_s") else ""
         print(f"{key:34} {value:10.1f}  {ratio:>11}")
-    out = write_results(
-        "upload_engine", {"size_mib": args.size_mib, "runs": results, "medians": medians}
-    )
+    name = "upload_engine_s3" if args.s3 else "upload_engine"
+    out = write_results(name, {"size_mib": args.size_mib, "runs": results, "medians": medians})
     print(f"written to {out}")
+
+
+@contextlib.contextmanager
+def _seaweedfs() -> Iterator[Callable[[], BlobStore]]:
+    """A SeaweedFS S3 gateway for the run; yields a maker of fresh S3 stores in it."""
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from tests.seaweedfs import create_bucket, run_seaweedfs
+
+    with tempfile.TemporaryDirectory(dir="bench/results") as tmp, run_seaweedfs(Path(tmp)) as s3:
+        bucket = create_bucket(s3)
+        yield lambda: S3BlobStore(
+            bucket,
+            uuid.uuid4().hex[:8],
+            endpoint_url=s3.endpoint_url,
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ Choices worth knowing:
 - The master's telemetry (on by default, reporting to a public host) is turned off, and
   so are the Iceberg and Lance catalog ports the S3 gateway opens by default.
 - Each bucket is a SeaweedFS collection; by default the master grows 7 volumes at a time
-  for a new collection and a volume server holds 8, so the second bucket would fail to
-  get space. ``WEED_MASTER_VOLUME_GROWTH_COPY_1=1`` grows one at a time and
+  for a new collection and a volume server holds 8, so writes to the third bucket fail
+  with InternalError. ``WEED_MASTER_VOLUME_GROWTH_COPY_1=1`` grows one at a time and
   ``-volume.max`` is raised (volumes are not preallocated: an empty one costs no disk).
 - A graceful stop takes ~15 s (the filer's gRPC graceful-stop timeout), so the default
   ``stop_timeout`` is short: the data directory is disposable.
@@ -67,19 +67,22 @@ class SeaweedFS:
     pid: int
 
     def client(self, **config: Any) -> Any:
-        """A boto3 S3 client for this server (path-style addressing, SigV4)."""
+        """A boto3 S3 client for this server: path-style, SigV4, no retries by default.
+
+        ``config`` adds to or overrides those ``botocore.config.Config`` options.
+        """
+        options: dict[str, Any] = {
+            "signature_version": "s3v4",
+            "s3": {"addressing_style": "path"},
+            "retries": {"max_attempts": 1, "mode": "standard"},
+        }
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
-            config=Config(
-                signature_version="s3v4",
-                s3={"addressing_style": "path"},
-                retries={"max_attempts": 1, "mode": "standard"},
-                **config,
-            ),
+            config=Config(**(options | config)),
         )
 
 
@@ -214,9 +217,11 @@ def _stop(process: subprocess.Popen[bytes], ports: list[int], timeout: float) ->
     process.wait()
     # weed also serves gRPC on Unix sockets at a fixed place in /tmp, named by gRPC port;
     # a killed weed leaves them behind (a later weed replaces them, so this is tidiness).
+    # So does the HTTP socket of the filer and S3 gateway when _socket_flag left it there.
     for name, port in zip(("master", "volume", "filer", "s3"), ports, strict=True):
-        with contextlib.suppress(OSError):
-            Path(f"/tmp/seaweedfs-{name}-grpc-{port + GRPC_OFFSET}.sock").unlink()
+        for path in (f"grpc-{port + GRPC_OFFSET}", f"{port}"):
+            with contextlib.suppress(OSError):
+                Path(f"/tmp/seaweedfs-{name}-{path}.sock").unlink()
 
 
 @contextlib.contextmanager
