@@ -207,6 +207,21 @@ class UploadService:
         with self.database.read() as db:
             return dict(self._load(db, session_id).context or {})
 
+    def sessions_with(self, *, surface: str, key: str, value: str) -> list[UploadView]:
+        """Sessions a surface opened with ``context[key] == value`` (e.g. one push's uploads)."""
+        with self.database.read() as db:
+            rows = list(
+                db.scalars(
+                    select(UploadSession)
+                    .where(
+                        UploadSession.context["surface"].as_string() == surface,
+                        UploadSession.context[key].as_string() == value,
+                    )
+                    .order_by(UploadSession.created_at)
+                )
+            )
+            return [self._view(row, self._chunks(db, row.id)) for row in rows]
+
     # -- chunks -------------------------------------------------------------------------
 
     def receive_chunk(
