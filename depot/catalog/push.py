@@ -123,8 +123,14 @@ def begin_push(
             select(Artifact).where(Artifact.space_id == space.id, Artifact.name == name)
         )
         if artifact is None:
+            # The first push's description describes the artifact too.
             artifact = create_artifact(
-                db, space, name, kind or ArtifactKind.ARTIFACT, created_by_id=principal.user_id
+                db,
+                space,
+                name,
+                kind or ArtifactKind.ARTIFACT,
+                description=description,
+                created_by_id=principal.user_id,
             )
         elif kind is not None and artifact.kind != kind:
             raise Invalid(

@@ -2,11 +2,10 @@
 
 from fastapi import APIRouter
 
-from depot.api.native import artifacts, namespaces, whoami
+from depot.api.native import artifacts, namespaces, orgs, pushes, search, tokens, whoami
 
 router = APIRouter()
-router.include_router(whoami.router)
-router.include_router(artifacts.router)
-router.include_router(namespaces.router)
+for module in (whoami, orgs, artifacts, pushes, namespaces, tokens, search):
+    router.include_router(module.router)
 
 __all__ = ["router"]

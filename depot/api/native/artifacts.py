@@ -1,26 +1,58 @@
-"""Native API: artifacts of a space and their versions."""
+"""Native API: artifacts of a space, their versions, files and aliases."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from depot.access.models import Role
 from depot.access.service import Principal, require
-from depot.api.deps import CurrentPrincipal, ReadDb, WriteDb
+from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
+from depot.api.download import blob_response
+from depot.catalog import browse
 from depot.catalog import service as catalog
-from depot.catalog.models import Artifact, Version
+from depot.catalog.models import Alias, Artifact, File, Space, Version
 from depot.errors import NotFound
 
-__all__ = ["router"]
+__all__ = ["ArtifactPageOut", "ArtifactOut", "router", "summary_out"]
 
 router = APIRouter(tags=["artifacts"])
-ARTIFACT = "/orgs/{org}/spaces/{space}/artifacts/{name}"
+SPACE = "/orgs/{org}/spaces/{space}"
+ARTIFACT = f"{SPACE}/artifacts/{{name}}"
+
+
+class ArtifactOut(BaseModel):
+    id: uuid.UUID
+    org: str
+    space: str
+    name: str
+    kind: str
+    description: str
+    latest_version: int | None = Field(description="Number of the newest version, if any.")
+    version_count: int
+    aliases: dict[str, int] = Field(description="Alias name to version number.")
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class ArtifactPageOut(BaseModel):
+    items: list[ArtifactOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class ArtifactCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=256)
+    kind: str = Field(default="artifact", description="model, artifact, agent_skill or document.")
+    description: str = Field(default="", max_length=20_000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class VersionCreate(BaseModel):
@@ -35,6 +67,13 @@ class VersionCreate(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class FileOut(BaseModel):
+    path: str
+    size: int
+    sha256: str
+    content_type: str
+
+
 class VersionOut(BaseModel):
     id: uuid.UUID
     artifact_id: uuid.UUID
@@ -46,10 +85,28 @@ class VersionOut(BaseModel):
     released_at: datetime | None
     metadata: dict[str, Any]
     commit_id: str
+    aliases: list[str] = Field(default_factory=list)
     created_at: datetime
 
 
-def _version_out(version: Version) -> VersionOut:
+class VersionDetailOut(VersionOut):
+    org: str
+    space: str
+    name: str
+    kind: str
+    size: int = Field(description="Total bytes of the version's files.")
+    files: list[FileOut]
+
+
+class AliasSet(BaseModel):
+    version: str = Field(description="A version number, alias, label or `latest`.")
+
+
+def summary_out(summary: browse.ArtifactSummary) -> ArtifactOut:
+    return ArtifactOut(**summary.__dict__)
+
+
+def version_out(version: Version, aliases: list[str] | None = None) -> VersionOut:
     return VersionOut(
         id=version.id,
         artifact_id=version.artifact_id,
@@ -61,13 +118,30 @@ def _version_out(version: Version) -> VersionOut:
         released_at=version.released_at,
         metadata=version.metadata_,
         commit_id=version.commit_id,
+        aliases=aliases or [],
         created_at=version.created_at,
     )
 
 
-def _artifact(
+def _aliases_by_version(db: Session, artifact: Artifact) -> dict[uuid.UUID, list[str]]:
+    found: dict[uuid.UUID, list[str]] = {}
+    for alias in db.scalars(
+        select(Alias).where(Alias.artifact_id == artifact.id).order_by(Alias.name)
+    ):
+        found.setdefault(alias.version_id, []).append(alias.name)
+    return found
+
+
+def _space(db: Session, principal: Principal, org: str, space: str, role: Role) -> Space:
+    row = catalog.get_space(db, org, space)
+    require(principal, row, role, what=f"space {org}/{space}")
+    return row
+
+
+def load_artifact(
     db: Session, principal: Principal, org: str, space: str, name: str, role: Role
 ) -> Artifact:
+    """The artifact ``org/space/name`` if the caller holds ``role`` on it."""
     row = catalog.get_space(db, org, space)
     require(principal, row, Role.VIEWER, what=f"space {org}/{space}")
     try:
@@ -78,13 +152,79 @@ def _artifact(
     return artifact
 
 
+def _summary(db: Session, artifact: Artifact, org: str, space: str) -> ArtifactOut:
+    return summary_out(browse.summarize(db, [(artifact, org, space)])[0])
+
+
+@router.get(f"{SPACE}/artifacts", response_model=ArtifactPageOut)
+def list_artifacts(
+    org: str,
+    space: str,
+    principal: CurrentPrincipal,
+    db: ReadDb,
+    kind: str | None = None,
+    q: Annotated[str | None, Query(description="Words to find in names and descriptions.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> ArtifactPageOut:
+    """The space's artifacts by name, a page at a time."""
+    row = _space(db, principal, org, space, Role.VIEWER)
+    page = browse.list_artifacts(
+        db, principal, space=row, kind=kind, query=q, limit=limit, cursor=cursor
+    )
+    return ArtifactPageOut(
+        items=[summary_out(item) for item in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(f"{SPACE}/artifacts", status_code=201, response_model=ArtifactOut)
+def create_artifact(
+    org: str, space: str, body: ArtifactCreate, principal: CurrentPrincipal, db: WriteDb
+) -> ArtifactOut:
+    """Create an empty artifact (editors); pushing to a new name creates one too."""
+    row = _space(db, principal, org, space, Role.EDITOR)
+    artifact = catalog.create_artifact(
+        db,
+        row,
+        body.name,
+        body.kind,
+        description=body.description,
+        metadata=body.metadata,
+        created_by_id=principal.user_id,
+    )
+    return _summary(db, artifact, org, row.slug)
+
+
+@router.get(ARTIFACT, response_model=ArtifactOut)
+def get_artifact(
+    org: str, space: str, name: str, principal: CurrentPrincipal, db: ReadDb
+) -> ArtifactOut:
+    """One artifact with its latest version number, version count and aliases."""
+    artifact = load_artifact(db, principal, org, space, name, Role.VIEWER)
+    return _summary(db, artifact, org, space)
+
+
+@router.delete(ARTIFACT, status_code=204, response_class=Response)
+def delete_artifact(
+    org: str, space: str, name: str, principal: CurrentPrincipal, db: WriteDb
+) -> Response:
+    """Delete the artifact and every version of it (editors); bytes go at the next gc."""
+    artifact = load_artifact(db, principal, org, space, name, Role.EDITOR)
+    browse.delete_artifact(db, artifact)
+    return Response(status_code=204)
+
+
 @router.get(f"{ARTIFACT}/versions", response_model=list[VersionOut])
 def list_versions(
     org: str, space: str, name: str, principal: CurrentPrincipal, db: ReadDb
 ) -> list[VersionOut]:
     """The artifact's finalized versions, newest first."""
-    artifact = _artifact(db, principal, org, space, name, Role.VIEWER)
-    return [_version_out(version) for version in catalog.list_versions(db, artifact)]
+    artifact = load_artifact(db, principal, org, space, name, Role.VIEWER)
+    aliases = _aliases_by_version(db, artifact)
+    return [
+        version_out(version, aliases.get(version.id))
+        for version in catalog.list_versions(db, artifact)
+    ]
 
 
 @router.post(f"{ARTIFACT}/versions", status_code=201, response_model=VersionOut)
@@ -92,7 +232,7 @@ def create_version(
     org: str, space: str, name: str, body: VersionCreate, principal: CurrentPrincipal, db: WriteDb
 ) -> VersionOut:
     """Record a release of the artifact (the next version number, no files of its own)."""
-    artifact = _artifact(db, principal, org, space, name, Role.EDITOR)
+    artifact = load_artifact(db, principal, org, space, name, Role.EDITOR)
     version = catalog.create_release(
         db,
         artifact,
@@ -103,4 +243,103 @@ def create_version(
         released_at=body.released_at,
         metadata=body.metadata,
     )
-    return _version_out(version)
+    return version_out(version)
+
+
+@router.get(f"{ARTIFACT}/versions/{{ref}}", response_model=VersionDetailOut)
+def get_version(
+    org: str, space: str, name: str, ref: str, principal: CurrentPrincipal, db: ReadDb
+) -> VersionDetailOut:
+    """A version by number, alias, label or `latest`, with its files."""
+    artifact = load_artifact(db, principal, org, space, name, Role.VIEWER)
+    version = catalog.resolve_version(db, artifact, ref)
+    files = catalog.list_files(db, version)
+    base = version_out(version, _aliases_by_version(db, artifact).get(version.id))
+    return VersionDetailOut(
+        **base.model_dump(),
+        org=org,
+        space=space,
+        name=artifact.name,
+        kind=artifact.kind,
+        size=sum(file.size for file in files),
+        files=[_file_out(file) for file in files],
+    )
+
+
+def _file_out(file: File) -> FileOut:
+    return FileOut(
+        path=file.path, size=file.size, sha256=file.blob_sha256, content_type=file.content_type
+    )
+
+
+@router.delete(f"{ARTIFACT}/versions/{{ref}}", status_code=204, response_class=Response)
+def delete_version(
+    org: str, space: str, name: str, ref: str, principal: CurrentPrincipal, db: WriteDb
+) -> Response:
+    """Delete one version with its files and aliases (editors)."""
+    artifact = load_artifact(db, principal, org, space, name, Role.EDITOR)
+    catalog.delete_version(db, catalog.resolve_version(db, artifact, ref))
+    return Response(status_code=204)
+
+
+@router.get(f"{ARTIFACT}/versions/{{ref}}/files/{{path:path}}", response_class=Response)
+@router.head(
+    f"{ARTIFACT}/versions/{{ref}}/files/{{path:path}}",
+    response_class=Response,
+    operation_id="head_file",
+)
+def download_file(
+    org: str,
+    space: str,
+    name: str,
+    ref: str,
+    path: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    db: ReadDb,
+    svc: Svc,
+) -> Response:
+    """A file's bytes (byte ranges allowed), or a 307 to the store's URL for them."""
+    artifact = load_artifact(db, principal, org, space, name, Role.VIEWER)
+    version = catalog.resolve_version(db, artifact, ref)
+    file = db.scalar(
+        select(File).where(File.version_id == version.id, File.path == catalog.check_path(path))
+    )
+    if file is None:
+        raise NotFound(f"file {path} not found in version {version.number} of {name}")
+    return blob_response(
+        request,
+        svc.store,
+        sha256=file.blob_sha256,
+        size=file.size,
+        file_name=file.path.rsplit("/", 1)[-1],
+        content_type=file.content_type,
+        missing=f"the bytes of {path} are missing from storage",
+    )
+
+
+@router.put(f"{ARTIFACT}/aliases/{{alias}}", response_model=VersionOut)
+def put_alias(
+    org: str,
+    space: str,
+    name: str,
+    alias: str,
+    body: AliasSet,
+    principal: CurrentPrincipal,
+    db: WriteDb,
+) -> VersionOut:
+    """Point an alias at a version, moving it if it pointed elsewhere (editors)."""
+    artifact = load_artifact(db, principal, org, space, name, Role.EDITOR)
+    version = catalog.resolve_version(db, artifact, body.version)
+    catalog.set_alias(db, artifact, alias, version)
+    return version_out(version, _aliases_by_version(db, artifact).get(version.id))
+
+
+@router.delete(f"{ARTIFACT}/aliases/{{alias}}", status_code=204, response_class=Response)
+def delete_alias(
+    org: str, space: str, name: str, alias: str, principal: CurrentPrincipal, db: WriteDb
+) -> Response:
+    """Remove an alias (editors); the version stays."""
+    artifact = load_artifact(db, principal, org, space, name, Role.EDITOR)
+    catalog.remove_alias(db, artifact, alias)
+    return Response(status_code=204)
