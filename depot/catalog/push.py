@@ -242,6 +242,13 @@ def finalize_push(
     """
     version, files = push_files(database, uploads, principal, version_id)
     if version.status == VersionStatus.READY:
+        # A client that lost the first answer asks again; the alias is still its to set.
+        if alias:
+            with database.write() as db:
+                row = db.get(Version, version_id)
+                artifact = db.get(Artifact, version.artifact_id)
+                assert row is not None and artifact is not None
+                set_alias(db, artifact, alias, row)
         return version
     for item in files:
         if item.upload is not None and item.upload.status == "completed":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from depot import __version__
-from depot.cli import admin, db, gc, serve
+from depot.cli import account, admin, browse, db, gc, serve, transfer
 
 __all__ = ["app", "main"]
 
@@ -16,6 +16,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+# Talking to a server.
+app.command("login")(account.login)
+app.command("whoami")(account.whoami)
+app.command("push")(transfer.push)
+app.command("pull")(transfer.pull)
+app.command("ls")(browse.ls)
+app.command("show")(browse.show)
+app.command("search")(browse.search)
+app.command("rm")(browse.rm)
+app.add_typer(browse.alias_app, name="alias")
+app.add_typer(account.token_app, name="token")
+# Running one.
 app.command("serve")(serve.serve)
 app.command("gc")(gc.gc)
 app.add_typer(admin.app, name="admin")

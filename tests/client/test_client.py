@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from depot.client import (
+    AuthError,
+    Client,
+    ClientError,
+    InvalidError,
+    NotFoundError,
+    TransferProgress,
+)
+from tests.client.conftest import CHUNK
+from tests.conftest import World
+
+
+@pytest.fixture
+def client(
+    server_url: str, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Client:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("DEPOT_URL", "DEPOT_TOKEN", "DEPOT_ORG"):
+        monkeypatch.delenv(name, raising=False)
+    return Client(server_url, world.tokens["alice"])
+
+
+def make_tree(root: Path) -> dict[str, bytes]:
+    files = {
+        "weights.bin": os.urandom(CHUNK * 3 + 17),
+        "config.json": b'{"layers": 2}',
+        "tokenizer/vocab.txt": b"a\nb\n",
+        "empty.txt": b"",
+    }
+    for path, data in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    return files
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_push_and_pull_a_directory(client: Client, tmp_path: Path) -> None:
+    files = make_tree(tmp_path / "model")
+    seen: list[TransferProgress] = []
+    pushed = client.push(
+        "ml/churn",
+        [tmp_path / "model"],
+        kind="model",
+        alias="prod",
+        metadata={"accuracy": 0.93},
+        description="first",
+        progress=seen.append,
+    )
+    assert pushed.version.ref == "acme/ml/churn:1" and pushed.version.aliases == ["prod"]
+    assert sorted(pushed.uploaded) == sorted(files) and pushed.present == []
+    assert pushed.bytes_sent == sum(len(data) for data in files.values())
+    assert seen[-1].phase == "done" and seen[-1].done_bytes == seen[-1].total_bytes
+    assert seen[-1].done_files == 4
+
+    pulled = client.pull("ml/churn@prod", tmp_path / "out")
+    assert tree(tmp_path / "out") == files
+    assert sorted(pulled.downloaded) == sorted(files)
+    again = client.pull("acme/ml/churn:1", tmp_path / "out")
+    assert again.downloaded == [] and sorted(again.skipped) == sorted(files)
+
+    shown = client.version("ml/churn")
+    assert shown.metadata == {"accuracy": 0.93} and shown.kind == "model"
+    assert {f.path: f.sha256 for f in shown.files or []} == {
+        path: hashlib.sha256(data).hexdigest() for path, data in files.items()
+    }
+
+
+def test_pushing_the_same_content_again_sends_nothing(client: Client, tmp_path: Path) -> None:
+    make_tree(tmp_path / "model")
+    client.push("ml/churn", [tmp_path / "model"])
+    second = client.push("ml/churn", [tmp_path / "model"])
+    assert second.version.number == 2 and second.bytes_sent == 0
+    assert sorted(second.present) == sorted(tree(tmp_path / "model"))
+
+
+def test_an_interrupted_push_resumes_without_resending(client: Client, tmp_path: Path) -> None:
+    data = os.urandom(CHUNK * 6)
+    (tmp_path / "big.bin").write_bytes(data)
+
+    class Stop(Exception):
+        pass
+
+    def stop_half_way(state: TransferProgress) -> None:
+        if state.phase == "transfer" and state.done_bytes >= CHUNK * 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        client.push("ml/big", [tmp_path / "big.bin"], workers=1, progress=stop_half_way)
+    assert client.artifact("ml/big").latest_version is None  # numbered once finished
+    resumed = client.push("ml/big", [tmp_path / "big.bin"], workers=2)
+    assert resumed.resumed and resumed.version.number == 1
+    assert 0 < resumed.bytes_sent <= CHUNK * 4
+    client.pull("ml/big", tmp_path / "out")
+    assert (tmp_path / "out" / "big.bin").read_bytes() == data
+
+
+def test_paging_searching_aliases_and_deleting(client: Client, tmp_path: Path) -> None:
+    for index in range(3):
+        (tmp_path / f"f{index}").write_bytes(bytes([index]))
+        client.push(f"ml/m{index}", [tmp_path / f"f{index}"], description=f"model {index}")
+    assert [a.name for a in client.artifacts("ml", page_size=1)] == ["m0", "m1", "m2"]
+    assert [a.ref for a in client.search("model 1")] == ["acme/ml/m1"]
+    (tmp_path / "f0").write_bytes(b"changed")
+    client.push("ml/m0", [tmp_path / "f0"])
+    assert client.set_alias("ml/m0:1", "stable").number == 1
+    assert client.artifact("ml/m0").aliases == {"stable": 1}
+    assert [v.number for v in client.versions("ml/m0")] == [2, 1]
+    client.remove_alias("ml/m0", "stable")
+    client.delete("ml/m0:2")
+    assert [v.number for v in client.versions("ml/m0")] == [1]
+    client.delete("ml/m0")
+    with pytest.raises(NotFoundError, match="artifact acme/ml/m0 not found"):
+        client.artifact("ml/m0")
+
+
+def test_errors_carry_the_servers_message(
+    client: Client, server_url: str, world: World, tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(AuthError, match="editor role required"):
+        Client(server_url, world.tokens["bob"]).push("ml/x", [tmp_path / "f"])
+    with pytest.raises(AuthError) as denied:
+        Client(server_url, "tfy_nope_nope").whoami()
+    assert denied.value.status == 401
+    with pytest.raises(InvalidError, match="alias"):
+        client.push("ml/x", [tmp_path / "f"], alias="latest")
+    with pytest.raises(ClientError, match="does not exist"):
+        client.push("ml/x", [tmp_path / "missing"])
+    with pytest.raises(ValueError, match="not a valid reference"):
+        client.version("just-a-name")
+
+
+def test_tokens(client: Client, server_url: str) -> None:
+    made = client.create_token(name="ci", expires_in_days=7)
+    assert Client(server_url, made.token).whoami().username == "alice"
+    assert made.info.id in [t.id for t in client.tokens()]
+    client.revoke_token(made.info.id)
+    with pytest.raises(AuthError, match="revoked"):
+        Client(server_url, made.token).whoami()
+
+
+def test_the_org_must_be_said_when_there_are_several(server_url: str, world: World) -> None:
+    root = Client(server_url, world.tokens["root"])
+    with pytest.raises(ClientError, match="say which org"):
+        root.artifacts("ml").first(1)
+    assert root.artifacts("acme/ml").first(1) == []
+    assert Client(server_url, world.tokens["root"], org="acme").artifacts("ml").first(1) == []
+
+
+def test_settings_come_from_the_environment_and_the_config(
+    server_url: str, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from depot.client.config import ClientConfig, config_path, save_config
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("DEPOT_URL", raising=False)
+    monkeypatch.delenv("DEPOT_TOKEN", raising=False)
+    with pytest.raises(ClientError, match="depot login"):
+        Client()
+    save_config(ClientConfig(url=server_url, token=world.tokens["alice"]))
+    assert config_path().stat().st_mode & 0o777 == 0o600
+    assert Client().whoami().username == "alice"
+    monkeypatch.setenv("DEPOT_TOKEN", world.tokens["bob"])
+    assert Client().whoami().username == "bob"
+    assert httpx.get(f"{server_url}/healthz").status_code == 200
