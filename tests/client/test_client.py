@@ -15,8 +15,8 @@ from depot.client import (
     NotFoundError,
     TransferProgress,
 )
-from tests.client.conftest import CHUNK
 from tests.conftest import World
+from tests.live import CHUNK
 
 
 @pytest.fixture
