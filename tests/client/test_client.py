@@ -176,3 +176,15 @@ def test_settings_come_from_the_environment_and_the_config(
     monkeypatch.setenv("DEPOT_TOKEN", world.tokens["bob"])
     assert Client().whoami().username == "bob"
     assert httpx.get(f"{server_url}/healthz").status_code == 200
+
+
+def test_the_example_in_the_docs_runs(
+    server_url: str, world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    document = (Path(__file__).resolve().parents[2] / "docs" / "client.md").read_text()
+    example = document.split("## Example", 1)[1].split("```python", 1)[1].split("```")[0]
+    monkeypatch.setenv("DEPOT_URL", server_url)
+    monkeypatch.setenv("DEPOT_TOKEN", world.tokens["alice"])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("DEPOT_ORG", raising=False)
+    exec(compile(example, "docs/client.md", "exec"), {"__name__": "docs_example"})
