@@ -85,11 +85,15 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = match.groups()
     if not first and not last:
         return None
-    if not first:
+    if not first:  # the last N bytes
         length = min(int(last), size)
+        if length == 0:
+            raise RangeNotSatisfiable(f"range {header} selects no bytes of {size}", size=size)
         return size - length, length
     start = int(first)
+    if last and int(last) < start:
+        return None  # an invalid range is ignored (RFC 9110 14.2): answer with the whole blob
     end = min(int(last), size - 1) if last else size - 1
-    if start >= size or end < start:
+    if start >= size:
         raise RangeNotSatisfiable(f"range {header} is outside the {size} bytes", size=size)
     return start, end - start + 1

@@ -114,6 +114,13 @@ def begin_push(
     paths = [check_path(offer.path) for offer in offers]
     if len(set(paths)) != len(paths):
         raise Invalid("each path may appear once", loc=("body", "files"))
+    taken = set(paths)
+    for path in paths:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            if (folder := "/".join(parts[:depth])) in taken:
+                # No file system can hold both, so no client could pull the version.
+                raise Invalid(f"{folder} is a file and a folder of {path}", loc=("body", "files"))
     for offer in offers:
         check_sha256(offer.sha256, loc=("body", "files", "sha256"))
         if offer.size < 0:

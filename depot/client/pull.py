@@ -21,8 +21,9 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,6 @@ def pull_files(
     try:
         meter.report("hash")
         present = list(pool.map(lambda file, target: _check(file, target, meter), files, targets))
-        fetcher = _Fetcher(http, meter, stop, retries)
-        futures: list[Future[None]] = []
         for file, target, here in zip(files, targets, present, strict=True):
             if here:
                 skipped.append(file.path)
@@ -154,16 +153,20 @@ def pull_files(
             download = _Download(file, target, segment_size)
             meter.add(skipped=download.resume(), report=False)
             downloads.append(download)
+        meter.report("transfer")
+        fetcher = _Fetcher(http, meter, stop, retries)
+        futures: list[Future[None]] = []
+        for download in downloads:
             missing = [i for i in range(download.count) if i not in download.done]
             for index in missing:
                 futures.append(pool.submit(fetcher.fetch, download, index))
             if not missing:  # a previous run got every segment but stopped before the end
                 futures.append(pool.submit(fetcher.finish, download))
-        meter.report("transfer")
         wait(futures, return_when=FIRST_EXCEPTION)
-        for future in futures:
-            if future.done() and (error := future.exception()) is not None:
-                raise error
+        if any(_error(future) for future in futures):
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise _first_error(futures)
     except BaseException:
         stop.set()
         raise
@@ -177,6 +180,20 @@ def pull_files(
 
 class _Cancelled(Exception):
     """Another segment failed for good: this one stops without recording anything."""
+
+
+def _error(future: Future[None]) -> BaseException | None:
+    if not future.done() or future.cancelled():
+        return None
+    return future.exception()
+
+
+def _first_error(futures: Sequence[Future[None]]) -> BaseException:
+    """The error that stopped the pull, rather than one of the ``_Cancelled`` it caused
+    (which can finish first: the failing thread raises the stop flag before its future
+    holds the error)."""
+    errors = [error for future in futures if (error := _error(future)) is not None]
+    return next((error for error in errors if not isinstance(error, _Cancelled)), errors[0])
 
 
 class _Retry(Exception):
@@ -416,30 +433,48 @@ class _Fetcher:
         """
         start, end = download.span(index)
         last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt and self.stop.wait(_BACKOFF * 2 ** (attempt - 1)):
-                raise _Cancelled
-            if self.stop.is_set():
-                raise _Cancelled
-            try:
-                self._stream(download, start, end)
-            except (httpx.TransportError, _Retry) as exc:
-                last = exc
-                continue
-            if download.segment_done(index):
-                self.meter.add(files=1)
-            return
-        status = last.status if isinstance(last, _Retry) else None
-        raise TransportError(
-            f"{download.file.path}: bytes {start}-{end} failed {self.retries + 1} times,"
-            f" last with {type(last).__name__}: {last}",
-            status=status,
-        ) from last
+        with self._stopping_all():
+            for attempt in range(self.retries + 1):
+                if attempt and self.stop.wait(_BACKOFF * 2 ** (attempt - 1)):
+                    raise _Cancelled
+                if self.stop.is_set():
+                    raise _Cancelled
+                try:
+                    self._stream(download, start, end)
+                except (httpx.TransportError, _Retry) as exc:
+                    last = exc
+                    continue
+                if download.segment_done(index):
+                    self.meter.add(files=1)
+                return
+            status = last.status if isinstance(last, _Retry) else None
+            raise TransportError(
+                f"{download.file.path}: bytes {start}-{end} failed {self.retries + 1} times,"
+                f" last with {type(last).__name__}: {last}",
+                status=status,
+            ) from last
 
     def finish(self, download: _Download) -> None:
-        """Verify and place a file whose segments are all on disk already."""
-        if download.advance():
-            self.meter.add(files=1)
+        """Verify and place a file whose segments are all on disk already.
+
+        Raises:
+            IntegrityError: The file does not verify.
+        """
+        with self._stopping_all():
+            if download.advance():
+                self.meter.add(files=1)
+
+    @contextmanager
+    def _stopping_all(self) -> Iterator[None]:
+        # The failing thread raises the flag itself: waiting for the main thread to
+        # notice would let this worker take the next segment and start it.
+        try:
+            yield
+        except _Cancelled:
+            raise
+        except BaseException:
+            self.stop.set()
+            raise
 
     def _stream(self, download: _Download, start: int, end: int) -> None:
         """GET bytes ``start``-``end`` into the partial file."""

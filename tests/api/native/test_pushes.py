@@ -203,6 +203,7 @@ async def test_a_wrong_digest_stores_nothing(client: httpx.AsyncClient, world: W
         ([], "at least one file"),
         ([offer("a", b"1"), offer("a", b"2")], "once"),
         ([offer("../up", b"1")], "relative"),
+        ([offer("a", b"1"), offer("a/b", b"2")], "a is a file and a folder of a/b"),
         ([{"path": "a", "size": 1, "sha256": "z" * 64}], "sha256"),
         ([{"path": "a", "size": -1, "sha256": "0" * 64}], "greater than or equal"),
     ],
