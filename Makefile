@@ -40,6 +40,7 @@ test: install-test
 bench: install
 	$(BIN)/python bench/upload_engine.py
 	$(BIN)/python bench/model_repository.py
+	$(BIN)/python bench/native_client.py
 	$(BIN)/python bench/ml_api.py
 	$(BIN)/python bench/search.py
 

@@ -50,4 +50,16 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
 
 async def test_openapi_documents_the_native_api(client: httpx.AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
-    assert "/api/v1/whoami" in schema["paths"]
+    for path in (
+        "/api/v1/whoami",
+        "/api/v1/orgs",
+        "/api/v1/orgs/{org}/spaces/{space}/artifacts",
+        "/api/v1/orgs/{org}/spaces/{space}/artifacts/{name}/pushes",
+        "/api/v1/orgs/{org}/spaces/{space}/artifacts/{name}/versions/{ref}/files/{path}",
+        "/api/v1/orgs/{org}/spaces/{space}/artifacts/{name}/aliases/{alias}",
+        "/api/v1/pushes/{version_id}/finalize",
+        "/api/v1/uploads/{upload_id}/chunks/{index}",
+        "/api/v1/tokens",
+        "/api/v1/search",
+    ):
+        assert path in schema["paths"], path

@@ -1,0 +1,102 @@
+"""Push and pull 1 GiB through the Python client (`depot push` / `depot pull`), beside the limit.
+
+Starts `depot serve` (SQLite + local files) on a free loopback port and measures, in one run:
+
+- the pipeline limit: read + sha256 + write + fsync of the same bytes in one process;
+- a push of one 1 GiB file with 4 chunks in flight: end to end (hashing included) and
+  the transfer alone (announce, chunks, completion, finalize);
+- the same push again: content the server has is not sent, so only hashing remains;
+- a pull into an empty directory (4 byte ranges in flight, verified), and again (all skipped).
+
+Run: ``.venv/bin/python bench/native_client.py [--size-mib 1024] [--runs 3]``
+Writes ``bench/results/native_client.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _common import DepotServer, MiB, Payload, pipeline_mb_per_s, write_results
+
+from depot.client import Client, TransferProgress
+
+
+def write_payload(path: Path, payload: Payload) -> None:
+    with path.open("wb") as out:
+        for block in payload.blocks(0, payload.size):
+            out.write(block)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    size = args.size_mib * MiB
+    runs: dict[str, list[float]] = {}
+
+    def record(key: str, value: float) -> None:
+        runs.setdefault(key, []).append(value)
+
+    Path("bench/results").mkdir(parents=True, exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory(dir="bench/results") as tmp,
+        DepotServer(Path(tmp) / "data") as server,
+    ):
+        server.admin("create-org", "bench")
+        server.admin("create-space", "bench", "models")
+        client = Client(server.url, server.token, org="bench")
+        for run in range(args.runs):
+            payload = Payload(size, seed=1000 + run)
+            record("pipeline_mb_per_s", pipeline_mb_per_s(Path(tmp), payload))
+            source = Path(tmp) / f"model-{run}"
+            source.mkdir()
+            write_payload(source / "weights.bin", payload)
+            marks: dict[str, float] = {}
+
+            def mark(state: TransferProgress, marks: dict[str, float] = marks) -> None:
+                marks.setdefault(state.phase, time.perf_counter())
+
+            journal = Path(tmp) / "journal"
+            started = time.perf_counter()
+            pushed = client.push(
+                "models/weights", [source], progress=mark, journal_dir=journal, workers=4
+            )
+            done = time.perf_counter()
+            assert pushed.bytes_sent == size
+            record("push_mb_per_s", size / (done - started) / 1e6)
+            record("push_transfer_mb_per_s", size / (done - marks["transfer"]) / 1e6)
+            started = time.perf_counter()
+            again = client.push("models/weights", [source], journal_dir=journal)
+            assert again.bytes_sent == 0
+            record("push_again_s", time.perf_counter() - started)
+
+            target = Path(tmp) / f"pulled-{run}"
+            started = time.perf_counter()
+            pulled = client.pull(f"models/weights:{pushed.version.number}", target, workers=4)
+            record("pull_mb_per_s", size / (time.perf_counter() - started) / 1e6)
+            assert pulled.bytes_downloaded == size
+            started = time.perf_counter()
+            client.pull(f"models/weights:{pushed.version.number}", target)
+            record("pull_again_s", time.perf_counter() - started)
+            for path in (source / "weights.bin", target / "weights.bin"):
+                path.unlink()
+    medians = {key: statistics.median(values) for key, values in runs.items()}
+    limit = medians["pipeline_mb_per_s"]
+    print(f"Python client push/pull, {args.size_mib} MiB, median of {args.runs} run(s)")
+    print(f"{'figure':28} {'median':>10}  vs pipeline")
+    for key, value in medians.items():
+        ratio = f"{value / limit:.2f}x" if key.endswith("mb_per_s") else ""
+        print(f"{key:28} {value:10.2f}  {ratio:>11}")
+    out = write_results(
+        "native_client", {"size_mib": args.size_mib, "runs": runs, "medians": medians}
+    )
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
