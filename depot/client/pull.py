@@ -478,12 +478,14 @@ class _Fetcher:
 
     def _stream(self, download: _Download, start: int, end: int) -> None:
         """GET bytes ``start``-``end`` into the partial file."""
-        written = 0
+        written = counted = 0
         headers = {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"}
         try:
             with self.http.stream("GET", download.file.url, headers=headers) as response:
                 _check_response(response, download.file, start, end)
-                for block in response.iter_bytes(_BLOCK):
+                # The pieces as they come off the socket (64 KiB): joining them into bigger
+                # blocks first (iter_bytes(n)) costs more than half the throughput.
+                for block in response.iter_bytes():
                     if self.stop.is_set():
                         raise _Cancelled
                     if written + len(block) > end - start + 1:
@@ -493,12 +495,16 @@ class _Fetcher:
                         )
                     download.write(block, start + written)
                     written += len(block)
-                    self.meter.add(received=len(block))
+                    if written - counted >= _BLOCK:  # report about once per MiB
+                        self.meter.add(received=written - counted)
+                        counted = written
+            self.meter.add(received=written - counted)
+            counted = written
             if written != end - start + 1:
                 raise _Retry(f"the response ended after {written} of {end - start + 1} bytes")
         except (httpx.TransportError, _Retry):
             # The next attempt receives these bytes again: they are no longer done.
-            self.meter.add(lost=written, report=False)
+            self.meter.add(received=written - counted, lost=written, report=False)
             raise
 
 
