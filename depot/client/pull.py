@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from depot.client.errors import ClientError, IntegrityError, TransportError, error_from_response
-from depot.client.progress import ProgressCallback, TransferProgress
+from depot.client.progress import ProgressCallback, ProgressMeter
 
 __all__ = ["PullReport", "RemoteFile", "pull_files"]
 
@@ -130,7 +130,7 @@ def pull_files(
     if workers < 1 or segment_size < 1 or retries < 0:
         raise ValueError("workers and segment_size must be at least 1, retries at least 0")
     targets = _targets(Path(dest), files)
-    meter = _Meter(progress, sum(file.size for file in files), len(files))
+    meter = ProgressMeter(progress, sum(file.size for file in files), len(files))
     stop = threading.Event()
     downloaded: list[str] = []
     skipped: list[str] = []
@@ -175,7 +175,7 @@ def pull_files(
         for download in downloads:
             download.close()
     meter.report("done")
-    return PullReport(downloaded=downloaded, skipped=skipped, bytes_downloaded=meter.received)
+    return PullReport(downloaded=downloaded, skipped=skipped, bytes_downloaded=meter.moved_bytes)
 
 
 class _Cancelled(Exception):
@@ -202,54 +202,6 @@ class _Retry(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-class _Meter:
-    """Counts bytes and files and reports them, one report at a time."""
-
-    def __init__(self, callback: ProgressCallback | None, total_bytes: int, total_files: int):
-        self.callback = callback
-        self.total_bytes, self.total_files = total_bytes, total_files
-        self.done_bytes = self.skipped_bytes = self.done_files = self.received = 0
-        self.phase = "hash"
-        self._lock = threading.Lock()
-
-    def add(
-        self,
-        *,
-        received: int = 0,
-        skipped: int = 0,
-        files: int = 0,
-        lost: int = 0,
-        report: bool = True,
-    ) -> None:
-        """Count bytes received, bytes that need no moving, finished files, and bytes
-        of a failed attempt (``lost``: received, but to be received again)."""
-        with self._lock:
-            self.received += received
-            self.done_bytes += received + skipped - lost
-            self.skipped_bytes += skipped
-            self.done_files += files
-            if report:
-                self._report()
-
-    def report(self, phase: str) -> None:
-        with self._lock:
-            self.phase = phase
-            self._report()
-
-    def _report(self) -> None:
-        if self.callback is not None:
-            self.callback(
-                TransferProgress(
-                    total_bytes=self.total_bytes,
-                    done_bytes=self.done_bytes,
-                    skipped_bytes=self.skipped_bytes,
-                    total_files=self.total_files,
-                    done_files=self.done_files,
-                    phase=self.phase,
-                )
-            )
 
 
 class _Download:
@@ -417,7 +369,7 @@ class _Fetcher:
     """Downloads segments with ``http``, retrying what is worth retrying."""
 
     def __init__(
-        self, http: httpx.Client, meter: _Meter, stop: threading.Event, retries: int
+        self, http: httpx.Client, meter: ProgressMeter, stop: threading.Event, retries: int
     ) -> None:
         self.http, self.meter, self.stop, self.retries = http, meter, stop, retries
 
@@ -496,15 +448,15 @@ class _Fetcher:
                     download.write(block, start + written)
                     written += len(block)
                     if written - counted >= _BLOCK:  # report about once per MiB
-                        self.meter.add(received=written - counted)
+                        self.meter.add(moved=written - counted)
                         counted = written
-            self.meter.add(received=written - counted)
+            self.meter.add(moved=written - counted)
             counted = written
             if written != end - start + 1:
                 raise _Retry(f"the response ended after {written} of {end - start + 1} bytes")
         except (httpx.TransportError, _Retry):
             # The next attempt receives these bytes again: they are no longer done.
-            self.meter.add(received=written - counted, lost=written, report=False)
+            self.meter.add(moved=written - counted, lost=written, report=False)
             raise
 
 
@@ -585,7 +537,7 @@ def _targets(dest: Path, files: Sequence[RemoteFile]) -> list[Path]:
     return targets
 
 
-def _check(file: RemoteFile, target: Path, meter: _Meter) -> bool:
+def _check(file: RemoteFile, target: Path, meter: ProgressMeter) -> bool:
     """Whether ``target`` already holds the file's bytes (counted as done if so).
 
     Raises:

@@ -31,7 +31,7 @@ from depot.client.errors import (
     TransportError,
     error_from_response,
 )
-from depot.client.progress import ProgressCallback, TransferProgress
+from depot.client.progress import ProgressCallback, ProgressMeter
 
 __all__ = ["LocalFile", "PushReport", "collect_files", "push_files"]
 
@@ -152,51 +152,12 @@ def _journal_key(server: str, artifact_url: str, files: Sequence[LocalFile]) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-class _Meter:
-    """Counts bytes and files and reports them, one report at a time."""
-
-    def __init__(self, callback: ProgressCallback | None, total_bytes: int, total_files: int):
-        self.callback = callback
-        self.total_bytes, self.total_files = total_bytes, total_files
-        self.done_bytes = self.skipped_bytes = self.done_files = self.sent_bytes = 0
-        self.phase = "hash"
-        self.stop = threading.Event()
-        self._lock = threading.Lock()
-
-    def start(self, phase: str) -> None:
-        with self._lock:
-            self.phase = phase
-            self.done_bytes = self.skipped_bytes = self.done_files = self.sent_bytes = 0
-        self.report()
-
-    def add(self, *, sent: int = 0, skipped: int = 0, files: int = 0) -> None:
-        with self._lock:
-            self.done_bytes += sent + skipped
-            self.sent_bytes += sent
-            self.skipped_bytes += skipped
-            self.done_files += files
-        self.report()
-
-    def report(self, phase: str | None = None) -> None:
-        if self.callback is None:
-            return
-        with self._lock:
-            if phase is not None:
-                self.phase = phase
-            self.callback(
-                TransferProgress(
-                    total_bytes=self.total_bytes,
-                    done_bytes=self.done_bytes,
-                    skipped_bytes=self.skipped_bytes,
-                    total_files=self.total_files,
-                    done_files=self.done_files,
-                    phase=self.phase,
-                )
-            )
-
-
 def _hash_all(
-    files: Sequence[LocalFile], journal: _Journal, meter: _Meter, workers: int
+    files: Sequence[LocalFile],
+    journal: _Journal,
+    meter: ProgressMeter,
+    workers: int,
+    stop: threading.Event,
 ) -> dict[str, str]:
     """Every file's SHA-256, from the journal when the file is unchanged, else computed."""
     digests: dict[str, str] = {}
@@ -211,7 +172,7 @@ def _hash_all(
         with file.source.open("rb", buffering=0) as handle:
             while block := handle.read(_BLOCK):
                 hasher.update(block)
-                meter.add(sent=len(block))
+                meter.add(moved=len(block))
         after = file.source.stat()
         if (after.st_size, after.st_mtime_ns) != (file.size, file.mtime_ns):
             raise ClientError(f"{file.source} changed while it was read; push again")
@@ -219,7 +180,7 @@ def _hash_all(
         journal.remember_digest(file, digests[file.path])
         meter.add(files=1)
 
-    _run_all(workers, [functools.partial(hash_one, file) for file in files], meter.stop)
+    _run_all(workers, [functools.partial(hash_one, file) for file in files], stop)
     return digests
 
 
@@ -277,7 +238,7 @@ def _chunk_body(
     file: LocalFile,
     offset: int,
     length: int,
-    meter: _Meter,
+    meter: ProgressMeter,
     stop: threading.Event,
     counted: list[int],
 ) -> Iterator[bytes]:
@@ -294,7 +255,7 @@ def _chunk_body(
             position += len(block)
             yield block
             counted[0] += len(block)
-            meter.add(sent=len(block))
+            meter.add(moved=len(block))
     finally:
         os.close(fd)
 
@@ -326,14 +287,14 @@ def push_files(
             while being pushed, or the connection failed for good; running the same push
             again continues where this one stopped.
     """
-    meter = _Meter(progress, sum(f.size for f in files), len(files))
-    stop = meter.stop
+    meter = ProgressMeter(progress, sum(f.size for f in files), len(files))
+    stop = threading.Event()
     sender = _Sender(http, retries, stop)
     journal = _Journal(journal_dir, _journal_key(str(http.base_url), artifact_url, files))
     by_path = {file.path: file for file in files}
     try:
         meter.report("hash")
-        digests = _hash_all(files, journal, meter, workers)
+        digests = _hash_all(files, journal, meter, workers, stop)
         state, resumed = _resume(sender, journal)
         if state is None:
             offers = [
@@ -355,13 +316,13 @@ def push_files(
             version = _finalize(sender, state["version_id"], alias)
             journal.remove()
             return PushReport(version, [], sorted(by_path), 0, resumed)
-        meter.start("transfer")
+        meter.restart("transfer")
         tasks, uploaded, present = _plan(sender, state, by_path, meter, stop)
         _run_all(workers, tasks, stop)
         version = _finalize(sender, state["version_id"], alias)
         journal.remove()
         meter.report("done")
-        return PushReport(version, uploaded, present, meter.sent_bytes, resumed)
+        return PushReport(version, uploaded, present, meter.moved_bytes, resumed)
     except BaseException:
         stop.set()
         raise
@@ -390,7 +351,7 @@ def _plan(
     sender: _Sender,
     state: dict[str, Any],
     by_path: dict[str, LocalFile],
-    meter: _Meter,
+    meter: ProgressMeter,
     stop: threading.Event,
 ) -> tuple[list[Callable[[], None]], list[str], list[str]]:
     """One task per chunk still missing; the last chunk of a file to land completes it."""
@@ -436,7 +397,7 @@ def _plan(
 
                 def body() -> Iterator[bytes]:
                     # A retried chunk is sent whole again: take back what the failed try counted.
-                    meter.add(sent=-counted[0])
+                    meter.add(moved=-counted[0])
                     counted[0] = 0
                     return _chunk_body(file, offset, length, meter, stop, counted)
 
