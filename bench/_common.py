@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,8 +192,61 @@ class DepotServer:
         return self.process.pid
 
 
-def write_results(name: str, data: dict[str, Any]) -> Path:
+def write_results(name: str, data: dict[str, Any], rows: list[Row] | None = None) -> Path:
+    """Write ``bench/results/NAME.json``: the raw ``data`` and, under ``"rows"``, the
+    figures `make bench` gathers into its one table (bench/run.py)."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    body = {**data, "rows": [row.as_dict() for row in rows or []]}
+    path.write_text(json.dumps(body, indent=2) + "\n")
     return path
+
+
+@dataclass(frozen=True)
+class Row:
+    """One figure of the summary table, beside what it is measured against.
+
+    ``reference`` names the limit or peer measured in the same run ("pipeline", "bare
+    FileResponse", "MLflow", ...) and ``reference_value`` its figure in the same unit;
+    ``ratio`` is value ÷ reference (or reference ÷ value when ``lower_is_better``).
+    ``target`` is the goal as PERFORMANCE.md states it: ``">= 0.8x"`` for ratios,
+    ``"< 50 ms"`` / ``">= 2000 req/s"`` for plain values; ``met`` says whether it holds.
+    """
+
+    group: str
+    figure: str
+    value: float
+    unit: str
+    reference: str = ""
+    reference_value: float | None = None
+    target: str = ""
+    lower_is_better: bool = False
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.reference_value or not self.value:
+            return None
+        if self.lower_is_better:
+            return self.reference_value / self.value
+        return self.value / self.reference_value
+
+    @property
+    def met(self) -> bool | None:
+        """Whether ``target`` holds: ``OP NUMBER`` with an ``x`` suffix for ratios."""
+        if not self.target:
+            return None
+        op, _, number = self.target.partition(" ")
+        amount = number.split()[0]
+        subject = self.ratio if amount.endswith("x") else self.value
+        if subject is None:
+            return None
+        bound = float(amount.rstrip("x").replace(",", ""))
+        return {
+            "<": subject < bound,
+            "<=": subject <= bound,
+            ">": subject > bound,
+            ">=": subject >= bound,
+        }[op]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio, "met": self.met}
