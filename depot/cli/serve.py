@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
-from typing import Annotated, Any
+import os
+import sys
+from typing import Annotated
 
 import typer
 
@@ -15,7 +16,7 @@ from depot.cli.options import DatabaseUrl, DataDir, StorageUrl, console, fail, s
 from depot.cli.runtime import open_current_database
 from depot.settings import Settings
 
-__all__ = ["serve", "load_app"]
+__all__ = ["serve"]
 
 
 def serve(
@@ -90,27 +91,16 @@ def _announce(settings: Settings, token: str | None) -> None:
         )
 
 
-def load_app(settings_json: str) -> Any:
-    """Build the app in a server worker from settings passed as JSON, not the environment."""
-    return create_app(Settings.model_validate_json(settings_json))
-
-
 def _run_granian(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    server = Granian(
-        "depot",  # only names the process; the app comes from the loader below
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=1,
-        log_access=False,
-        log_level=settings.log_level,  # type: ignore[arg-type]
-    )
-    # Each worker builds its own app from the settings, handed over as JSON so it
-    # survives whichever way granian starts workers (fork or spawn).
-    server.serve(target_loader=partial(load_app, settings.model_dump_json()), wrap_loader=False)
+    """Become the lean granian supervisor (see depot.cli.granian_main)."""
+    settings_json = settings.model_dump_json().encode()
+    read_end, write_end = os.pipe()
+    os.write(write_end, settings_json)  # settings are a few KiB: far below a pipe's buffer
+    os.close(write_end)
+    os.set_inheritable(read_end, True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "depot.cli.granian_main", str(read_end)])
 
 
 def _run_uvicorn(settings: Settings) -> None:

@@ -1,0 +1,62 @@
+"""The process `depot serve` becomes to run granian: a lean supervisor.
+
+`depot serve` migrates, bootstraps and prints, with the whole CLI imported (~120 MiB).
+It then replaces itself (``exec``) with ``python -m depot.cli.granian_main FD``, which
+imports granian and nothing of Depot's app, reads the settings as JSON from the pipe
+``FD`` (not argv, where secrets would show in ``ps``), and supervises the worker. Only the
+worker builds the app. The supervisor stays at a few tens of MiB, which is most of what
+keeps an idle server under its memory target.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from functools import partial
+from typing import Any
+
+__all__ = ["load_app", "main", "run"]
+
+
+def load_app(settings_json: str) -> Any:
+    """Build the app in a worker from settings passed as JSON, not the environment."""
+    from depot.app import create_app
+    from depot.settings import Settings
+
+    settings = Settings.model_validate_json(settings_json)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings)
+
+
+def run(settings_json: str) -> None:
+    """Serve with granian: one worker, which builds the app from ``settings_json``."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    values = json.loads(settings_json)
+    server = Granian(
+        "depot",  # only names the process; the app comes from the loader below
+        address=values["host"],
+        port=values["port"],
+        interface=Interfaces.ASGI,
+        workers=1,
+        log_access=False,
+        log_level=values["log_level"],
+    )
+    # A partial of a module-level function survives whichever way granian starts workers.
+    server.serve(target_loader=partial(load_app, settings_json), wrap_loader=False)
+
+
+def main() -> None:
+    fd = int(sys.argv[1])
+    with os.fdopen(fd, "rb") as pipe:
+        settings_json = pipe.read().decode()
+    run(settings_json)
+
+
+if __name__ == "__main__":
+    main()
