@@ -38,11 +38,7 @@ test: install-test
 
 ## Measure uploads and downloads against this machine's limits (tables + bench/results/*.json).
 bench: install
-	$(BIN)/python bench/upload_engine.py
-	$(BIN)/python bench/model_repository.py
-	$(BIN)/python bench/native_client.py
-	$(BIN)/python bench/ml_api.py
-	$(BIN)/python bench/search.py
+	$(BIN)/python bench/run.py
 
 lint: install-test
 	$(BIN)/ruff check depot tests bench

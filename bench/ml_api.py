@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from _common import DepotServer, MiB, Payload, pipeline_mb_per_s, write_results
+from _common import DepotServer, MiB, Payload, Row, pipeline_mb_per_s, write_results
 
 PART = 10 * MiB
 API = "/api/svc/v1"
@@ -210,7 +210,31 @@ def main() -> None:
     targets = {"signed_put_mb_per_s": ">= 0.8x", "multipart_4_mb_per_s": ">= 0.8x"}
     for key, value in medians.items():
         print(f"{key:28} {value:10.1f}  {value / limit:10.2f}x  {targets.get(key, '')}")
-    out = write_results("ml_api", {"size_mib": args.size_mib, "runs": runs, "medians": medians})
+    group = f"ML API signed URLs, {args.size_mib} MiB"
+    rows = [
+        Row(
+            group,
+            "signed-URL PUT",
+            medians["signed_put_mb_per_s"],
+            "MB/s",
+            "pipeline",
+            limit,
+            ">= 0.8x",
+        ),
+        Row(
+            group,
+            "multipart, 4 parts in flight",
+            medians["multipart_4_mb_per_s"],
+            "MB/s",
+            "pipeline",
+            limit,
+            ">= 0.8x",
+        ),
+        Row(group, "signed-URL GET", medians["signed_get_mb_per_s"], "MB/s", "pipeline", limit),
+    ]
+    out = write_results(
+        "ml_api", {"size_mib": args.size_mib, "runs": runs, "medians": medians}, rows
+    )
     print(f"written to {out}")
 
 

@@ -30,6 +30,7 @@ from _common import (
     DepotServer,
     MiB,
     Payload,
+    Row,
     RssSampler,
     pipeline_mb_per_s,
     rss_mib,
@@ -187,8 +188,37 @@ def main() -> None:
     for key, value in medians.items():
         ratio = f"{value / limit:.2f}x" if key.endswith("mb_per_s") else ""
         print(f"{key:34} {value:10.1f}  {ratio:>11}  {targets.get(key, '')}")
+    group = f"Model Repository API, {args.size_mib} MiB"
+    rows = [
+        Row(
+            group,
+            "upload, one connection, chunks in order",
+            medians["upload_1_mb_per_s"],
+            "MB/s",
+            "pipeline",
+            limit,
+            ">= 0.8x",
+        ),
+        Row(
+            group,
+            "upload, 4 chunks in flight",
+            medians["upload_4_mb_per_s"],
+            "MB/s",
+            "pipeline",
+            limit,
+            ">= 1.0x",
+        ),
+        Row(
+            group,
+            "completion after in-order chunks",
+            medians["upload_1_complete_ms"],
+            "ms",
+            target="< 50 ms",
+        ),
+        Row(group, "download", medians["download_mb_per_s"], "MB/s", "pipeline", limit),
+    ]
     out = write_results(
-        "model_repository", {"size_mib": args.size_mib, "runs": runs, "medians": medians}
+        "model_repository", {"size_mib": args.size_mib, "runs": runs, "medians": medians}, rows
     )
     print(f"written to {out}")
 

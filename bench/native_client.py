@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import DepotServer, MiB, Payload, pipeline_mb_per_s, write_results
+from _common import DepotServer, MiB, Payload, Row, pipeline_mb_per_s, write_results
 
 from depot.client import Client, TransferProgress
 
@@ -92,8 +92,37 @@ def main() -> None:
     for key, value in medians.items():
         ratio = f"{value / limit:.2f}x" if key.endswith("mb_per_s") else ""
         print(f"{key:28} {value:10.2f}  {ratio:>11}")
+    group = f"Python client (depot push / pull), {args.size_mib} MiB"
+    rows = [
+        Row(
+            group,
+            "push, end to end (hash + send)",
+            medians["push_mb_per_s"],
+            "MB/s",
+            "pipeline",
+            limit,
+        ),
+        Row(
+            group,
+            "push, sending alone",
+            medians["push_transfer_mb_per_s"],
+            "MB/s",
+            "pipeline",
+            limit,
+        ),
+        Row(group, "push of content the server has", medians["push_again_s"], "s"),
+        Row(
+            group,
+            "pull, 4 ranges in flight, verified",
+            medians["pull_mb_per_s"],
+            "MB/s",
+            "pipeline",
+            limit,
+        ),
+        Row(group, "pull again (all present)", medians["pull_again_s"], "s"),
+    ]
     out = write_results(
-        "native_client", {"size_mib": args.size_mib, "runs": runs, "medians": medians}
+        "native_client", {"size_mib": args.size_mib, "runs": runs, "medians": medians}, rows
     )
     print(f"written to {out}")
 
