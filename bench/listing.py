@@ -66,23 +66,75 @@ NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 # -- what the generated models look like ---------------------------------------------------
 
+# Each model works in one domain (a few are common, most are rare), which shows in its name and
+# description; long descriptions add words from a wider vocabulary, as people write them.
+
+
+def _items(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(","))
+
+
+DOMAINS = _items(
+    "churn, fraud detection, credit risk, demand forecast, price optimization, product"
+    " recommendation, document classification, support triage, invoice extraction, claim"
+    " severity, lead scoring, energy load, predictive maintenance, sensor anomaly, route"
+    " planning, inventory replenishment, customer lifetime value, sentiment analysis, search"
+    " ranking, speech transcription, image moderation, defect detection, contract review,"
+    " email routing, ticket summarization, code review, sales assistant, knowledge retrieval,"
+    " translation, payment risk, loan default, insurance pricing, patient readmission, drug"
+    " interaction, supply chain delay, warehouse picking, fleet utilization, network"
+    " intrusion, login anomaly, ad click, marketing mix, campaign uplift, store traffic,"
+    " basket analysis, returns prediction, talent matching, employee attrition, weather"
+    " impact, grid balancing, crop yield, satellite imagery, retail shelf, voice of customer,"
+    " policy compliance, audit sampling, tax classification, expense categorization, meeting"
+    " notes, onboarding assistant, release notes"
+)
+NOUNS = {
+    "traditional_ml": ("Classifier", "Regressor", "Forecaster", "Scorer", "Model", "Detector"),
+    "genai": ("Assistant", "Generator", "Summarizer", "Copilot"),
+    "foundation_model": ("Foundation Model", "Base Model"),
+    "embedding_model": ("Embedder", "Encoder"),
+    "agent": ("Agent", "Orchestrator"),
+    "ai_app": ("App", "Workbench"),
+    "prompt_collection": ("Prompts", "Prompt Pack"),
+    "other": ("Model", "Toolkit"),
+}
+VERBS = (
+    "predicts",
+    "scores",
+    "detects",
+    "estimates",
+    "ranks",
+    "classifies",
+    "flags",
+    "generates",
+    "summarizes",
+    "recommends",
+)
+AUDIENCES = _items(
+    "customer success, retail banking, claims handling, field operations, the finance team,"
+    " merchandising, the support desk, underwriting, marketing analytics, site reliability,"
+    " procurement, the legal team, clinical operations, logistics planning, product growth"
+)
+SOURCES = _items(
+    "transaction history, clickstream events, support tickets, call transcripts, sensor"
+    " telemetry, purchase orders, claim notes, web sessions, billing records, product catalog"
+    " data, shipment scans, meter readings, chat logs, contract text, satellite tiles"
+)
 _VOCABULARY = (
-    "account churn customer revenue forecast demand supply price fraud risk credit loan"
-    " claim invoice payment transaction anomaly sensor telemetry maintenance failure"
-    " inventory store basket retail recommendation ranking search query document contract"
-    " email ticket support chat assistant agent summary translation speech image vision"
-    " detection segmentation caption embedding retrieval vector similarity cluster segment"
-    " marketing campaign lead conversion pricing margin energy load grid weather traffic"
-    " route delivery logistics fleet warehouse shipment supplier procurement compliance"
-    " policy audit privacy consent identity login session device network latency capacity"
-    " incident alert triage sentiment review feedback survey churned retention lifetime"
-    " value score probability classifier regressor ensemble gradient boosted trees neural"
-    " transformer attention encoder decoder tokenizer prompt instruction tuned distilled"
-    " quantized adapter lora baseline challenger champion shadow canary calibrated"
-    " monthly weekly daily hourly realtime batch streaming europe americas asia global"
-    " healthcare insurance banking telecom manufacturing energy public sector"
+    "accuracy adoption aggregate alert baseline batch benchmark bias boundary budget cadence"
+    " calibration canary capacity cardinality challenger champion checkpoint cohort coverage"
+    " cutoff dashboard dataset decay deployment drift encoder ensemble error evaluation feature"
+    " feedback fairness freshness gradient holdout horizon hyperparameter imbalance incident"
+    " inference interpretability label latency leakage lineage monitoring nightly outlier"
+    " overfitting pipeline precision quantization quarterly recall refresh regional retraining"
+    " rollout sampling schema seasonality segment shadow signal stability threshold throughput"
+    " tokenizer training validation variance weekly window europe americas apac global"
+    " regulated audited approved reviewed experimental deprecated internal external vendor"
 )
 WORDS = tuple(_VOCABULARY.split())
+_DOMAIN_WEIGHTS = tuple(1 / (rank + 1) ** 0.8 for rank in range(len(DOMAINS)))
+STOP = {"with", "from", "data", "team", "the", "for", "and", "model", "support", "decisions"}
 TASKS = {
     "traditional_ml": (
         "classification",
@@ -151,26 +203,20 @@ def _pick(rng: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
     return rng.choices([value for value, _ in weighted], [w for _, w in weighted])[0]
 
 
-def _words(rng: random.Random, low: int, high: int) -> str:
-    # A Zipf-like choice: some words are common, most are rare.
-    return " ".join(_word(rng) for _ in range(rng.randint(low, high)))
-
-
-def _word(rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        return WORDS[min(int(rng.paretovariate(1.1)) - 1, len(WORDS) - 1)]
-    return rng.choice(WORDS)
-
-
 def _sentence(rng: random.Random, low: int, high: int) -> str:
-    return _words(rng, low, high).capitalize() + "."
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high))).capitalize() + "."
 
 
 def _model(rng: random.Random, number: int, space_id: int, created: datetime) -> dict[str, Any]:
     """The rows of one model record: the artifact and its card (plain dicts for Core)."""
     family = rng.choices(MODEL_FAMILIES, FAMILY_WEIGHTS)[0]
-    display = f"{_words(rng, 1, 1).title()} {_words(rng, 1, 2).title()} {number}"
+    domain = rng.choices(DOMAINS, _DOMAIN_WEIGHTS)[0]
+    display = f"{domain.title()} {rng.choice(NOUNS[family])} {number}"
     slug = "-".join(display.lower().split())
+    description = (
+        f"{rng.choice(VERBS).capitalize()} {domain} for {rng.choice(AUDIENCES)}"
+        f" from {rng.choice(SOURCES)}."
+    )
     archived = created + timedelta(days=30) if rng.random() < 0.05 else None
     artifact = {
         "id": uuid.UUID(int=rng.getrandbits(128), version=4),
@@ -178,7 +224,7 @@ def _model(rng: random.Random, number: int, space_id: int, created: datetime) ->
         "name": slug,
         "kind": "model",
         "display_name": display,
-        "description": _sentence(rng, 6, 18),
+        "description": description,
         "metadata": {},
         "archived_at": archived,
         "created_by_id": None,
@@ -197,7 +243,7 @@ def _model(rng: random.Random, number: int, space_id: int, created: datetime) ->
         "model_architecture": rng.choice(ARCHITECTURES),
         "framework": rng.choice(FRAMEWORKS),
         "long_description": _sentence(rng, 20, 60) if rng.random() < 0.5 else None,
-        "intended_use": _sentence(rng, 5, 12),
+        "intended_use": f"Support {rng.choice(AUDIENCES)} with {domain} decisions.",
         "limitations": _sentence(rng, 5, 12) if rng.random() < 0.6 else None,
         "deployment_status": _pick(rng, STATUSES),
         "serving_url": f"https://models.example.com/{slug}" if rng.random() < 0.3 else None,
@@ -225,6 +271,10 @@ def _model(rng: random.Random, number: int, space_id: int, created: datetime) ->
         )
     ]
     card["search_text"] = " ".join(part for part in parts if part).lower()
+    # Cards copy their model's space and times (migration 0006); older schemas lack them.
+    for name in ("space_id", "created_at", "archived_at"):
+        if name in ModelCard.__table__.c:
+            card[name] = artifact[name]
     return {"artifact": artifact, "card": card}
 
 
@@ -367,13 +417,23 @@ def filtered_queries(rng: random.Random, cards: list[dict[str, Any]], n: int) ->
         params = [(name, _filter_value(card, name)) for name in names]
         if any(value is None for _, value in params):
             continue
-        words = [word for word in card["search_text"].split() if len(word) >= 4]
-        word = rng.choice(words).strip(".")
-        q = word if rng.random() < 0.7 else word[: max(3, len(word) // 2)]
+        q = _query_word(rng, card)
         skip = rng.choice((50, 100)) if rng.random() < 0.25 else 0
         params += [("q", q), ("limit", "50"), ("skip", str(skip))]
         queries.append(urlencode(params))
     return queries
+
+
+def _query_word(rng: random.Random, card: dict[str, Any]) -> str:
+    """What someone types: mostly a word of the name, else of the text; 1 in 5 a part of one."""
+    name, _, rest = card["search_text"].partition(" ")
+    source = name.replace("-", " ") if rng.random() < 0.6 else rest
+    words = [w.strip(".,") for w in source.split() if len(w) >= 4 and not w.isdigit()]
+    word = rng.choice([w for w in words if w not in STOP] or ["model"])
+    if rng.random() < 0.2:
+        start = rng.randint(0, max(0, len(word) - 4))
+        word = word[start : start + rng.randint(3, 6)]
+    return word
 
 
 def org_queries(rng: random.Random, cards: list[dict[str, Any]], n: int) -> list[str]:

@@ -6,13 +6,20 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
 
 from depot.agents.models import AgentRecord
 from depot.catalog.models import Artifact, Namespace, Version
 from depot.db.base import utcnow
 from depot.db.engine import Database
 from depot.knowledge.models import KnowledgeSource
-from depot.search.service import Embedder, index_text
+from depot.search.service import (
+    EmbeddedDocument,
+    Embedder,
+    embed_document,
+    index_text,
+    store_document,
+)
 
 __all__ = ["MAX_INDEX_ATTEMPTS", "index_pending", "sweep_expired"]
 
@@ -57,26 +64,38 @@ def index_pending(database: Database, embedder: Embedder, *, batch: int = 16) ->
 
 
 def _index_record(database: Database, embedder: Embedder, key: object) -> int:
+    # Embedding happens between two short transactions, not inside one: on SQLite a write
+    # transaction holds the database's only write lock, which every upload and metadata
+    # change would otherwise wait on for the whole embedding (100 ms to seconds a record).
+    with database.read() as db:
+        seen = _what_to_index(db, key)
+    if seen is None:
+        return 0
+    try:
+        document: EmbeddedDocument | None = embed_document(embedder, seen[1], title=seen[2])
+        error = None
+    except Exception as exc:  # noqa: BLE001 - any failure is reported on the record
+        document, error = None, f"{type(exc).__name__}: {exc}"
     with database.write() as db:
-        record = db.get(AgentRecord, key)
-        version = db.get(Version, key)
-        namespace = db.get(Namespace, record.namespace_id) if record else None
-        if record is None or version is None or namespace is None:
+        record = db.get(AgentRecord, key, with_for_update=True)
+        now = _what_to_index(db, key)
+        if record is None or now is None:
             return 0
-        collection = f"ns:{namespace.id}"
-        try:
-            with db.begin_nested():
-                count = index_text(
-                    db,
-                    embedder,
-                    collection=collection,
-                    version_id=version.id,
-                    content=_document(record, version),
-                    title=record.name,
-                )
-        except Exception as exc:  # noqa: BLE001 - any failure is reported on the record
+        if now != seen:
+            # Changed while it was embedded: the change queued it again, the next run
+            # indexes what it is now.
+            return 0
+        if document is not None:
+            try:
+                with db.begin_nested():
+                    count = store_document(
+                        db, document, collection=now[0], version_id=record.version_id
+                    )
+            except Exception as exc:  # noqa: BLE001 - any failure is reported on the record
+                error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
             record.index_attempts += 1
-            record.index_error = f"{type(exc).__name__}: {exc}"
+            record.index_error = error
             record.index_due_at = (
                 utcnow() + timedelta(seconds=30 * 2**record.index_attempts)
                 if record.index_attempts < MAX_INDEX_ATTEMPTS
@@ -86,13 +105,23 @@ def _index_record(database: Database, embedder: Embedder, key: object) -> int:
             return 0
         record.is_indexed = True
         record.indexed_at = utcnow()
-        record.index_collection = collection
+        record.index_collection = now[0]
         record.index_error = None
         record.index_attempts += 1
         record.index_due_at = None
         record.embedding_model_id = embedder.model_id
         record.chunk_count = count
     return 1
+
+
+def _what_to_index(db: Session, key: object) -> tuple[str, str, str] | None:
+    """The collection, document and title of a record waiting to be indexed, or None."""
+    record = db.get(AgentRecord, key)
+    version = db.get(Version, key)
+    namespace = db.get(Namespace, record.namespace_id) if record else None
+    if record is None or version is None or namespace is None or record.is_indexed:
+        return None
+    return f"ns:{namespace.id}", _document(record, version), record.name
 
 
 def _index_sources(database: Database, embedder: Embedder, *, batch: int) -> int:

@@ -107,6 +107,11 @@ def open_database(url: str, *, echo: bool = False) -> Database:
         kwargs["max_overflow"] = 30
         kwargs["pool_pre_ping"] = True
     engine = create_engine(parsed, **kwargs)
+    # Every table's module, with the mapper events some of them register (a model artifact
+    # gets its card on insert whichever surface creates it): none may be missing.
+    from depot.db.migrate import import_models
+
+    import_models()
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     return Database(engine)

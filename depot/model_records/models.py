@@ -1,4 +1,10 @@
-"""Tables of model records: the governance card of a model, and its attached model files."""
+"""Tables of model records: the governance card of a model, and its attached model files.
+
+Every model artifact has a card: :func:`_card_for_new_model` adds one, with the defaults,
+whenever a model artifact is inserted, whichever surface creates it. Listings then read one
+table: the card carries copies of its artifact's space, creation time and archive time, and
+two covering indexes answer every filter, count and page without touching another table.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,46 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, event, insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
+from depot.catalog.models import Artifact, ArtifactKind
 from depot.db.base import Base, Json, UTCDateTime, utcnow
 
-__all__ = ["ModelCard", "ModelFile"]
+__all__ = [
+    "CARD_DEFAULTS",
+    "LISTED_COLUMNS",
+    "SEARCHED_FIELDS",
+    "ModelCard",
+    "ModelFile",
+    "compose_search_text",
+]
+
+# What a card says when nobody said otherwise (a model created by another surface).
+CARD_DEFAULTS = {
+    "product_type": "ML Model",
+    "environment": "development",
+    "deployment_status": "development",
+}
+# The fields `q` searches, besides the name and description of the artifact itself.
+SEARCHED_FIELDS = (
+    "long_description",
+    "intended_use",
+    "limitations",
+    "model_architecture",
+    "framework",
+    "provider",
+)
+# The filter columns the listing indexes carry, so filters are checked inside the index.
+LISTED_COLUMNS = (
+    "archived_at",
+    "model_family",
+    "product_type",
+    "deployment_status",
+    "model_task_type",
+    "risk_classification",
+)
 
 
 class ModelCard(Base):
@@ -22,11 +62,23 @@ class ModelCard(Base):
         Index("ix_model_cards_family", "model_family"),
         Index("ix_model_cards_product_type", "product_type"),
         Index("ix_model_cards_deployment_status", "deployment_status"),
+        # A space's models newest first, with every filter column: counts and pages of a
+        # space are index-only range scans, whatever filters are combined.
+        Index("ix_model_cards_listing", "space_id", "created_at", "artifact_id", *LISTED_COLUMNS),
+        # Every model newest first: a page across several spaces (an org) walks this in
+        # order and stops after the page, instead of sorting all of the org's models.
+        Index("ix_model_cards_recent", "created_at", "artifact_id", "space_id", *LISTED_COLUMNS),
     )
 
     artifact_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True
     )
+    # Copies of the artifact's space, creation and archive times (artifacts never move,
+    # their creation time never changes, and only model records archive them), so that
+    # listings never join the artifacts table.
+    space_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     product_type: Mapped[str] = mapped_column(String(64), default="ML Model")
     provider: Mapped[str | None] = mapped_column(String(500), nullable=True)
     environment: Mapped[str] = mapped_column(String(100), default="development")
@@ -50,7 +102,8 @@ class ModelCard(Base):
     deployment_environment: Mapped[str | None] = mapped_column(String(200), nullable=True)
     business_use_case: Mapped[str | None] = mapped_column(Text, nullable=True)
     is_gpai: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    # Lowercased text of every searchable field, so `q` is one LIKE on one column.
+    # Lowercased text of every searchable field, so `q` is one LIKE on one column
+    # (on PostgreSQL a trigram index serves that LIKE; see migration 0006).
     search_text: Mapped[str] = mapped_column(Text, default="")
 
 
@@ -80,3 +133,32 @@ class ModelFile(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def compose_search_text(artifact: Artifact, card: ModelCard | None) -> str:
+    """The lowercased text `q` searches: the model's names, description and card texts."""
+    parts = [artifact.name, artifact.display_name, artifact.description]
+    if card is not None:
+        parts += [getattr(card, name) or "" for name in SEARCHED_FIELDS]
+    return " ".join(part for part in parts if part).lower()
+
+
+@event.listens_for(Artifact, "after_insert")
+def _card_for_new_model(
+    _mapper: Mapper[Artifact], connection: Connection, target: Artifact
+) -> None:
+    # NOTE: listings read cards only, so a model without a card would be invisible there.
+    # Model artifacts made by any surface get their card here, in the same flush (and the
+    # same savepoint); model records then fill it in.
+    if target.kind != ArtifactKind.MODEL:
+        return
+    connection.execute(
+        insert(ModelCard).values(
+            artifact_id=target.id,
+            space_id=target.space_id,
+            created_at=target.created_at,
+            archived_at=target.archived_at,
+            search_text=compose_search_text(target, None),
+            **CARD_DEFAULTS,
+        )
+    )

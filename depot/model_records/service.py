@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, select, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.orm import Session
 
 from depot.access.models import Role
@@ -25,7 +25,12 @@ from depot.catalog.models import Artifact, ArtifactKind, File, Org, Space, Versi
 from depot.catalog.service import create_artifact
 from depot.db.base import add_unique, utcnow
 from depot.errors import Invalid, NotFound, QuotaExceeded
-from depot.model_records.models import ModelCard, ModelFile
+from depot.model_records.models import (
+    CARD_DEFAULTS,
+    ModelCard,
+    ModelFile,
+    compose_search_text,
+)
 from depot.model_records.schemas import ModelRecordChanges, ModelRecordCreate, ModelSummary
 
 __all__ = [
@@ -73,20 +78,6 @@ CARD_FIELDS = (
     "business_use_case",
     "is_gpai",
 )
-# The fields `q` searches, besides the name and description of the artifact itself.
-_SEARCHED = (
-    "long_description",
-    "intended_use",
-    "limitations",
-    "model_architecture",
-    "framework",
-    "provider",
-)
-_DEFAULTS = {
-    "product_type": "ML Model",
-    "environment": "development",
-    "deployment_status": "development",
-}
 _MODEL_FORMATS = {
     ".onnx": "onnx",
     ".safetensors": "safetensors",
@@ -196,12 +187,6 @@ def load_model(
 # -- records ------------------------------------------------------------------------------
 
 
-def _search_text(artifact: Artifact, card: ModelCard) -> str:
-    parts = [artifact.name, artifact.display_name, artifact.description]
-    parts += [getattr(card, name) or "" for name in _SEARCHED]
-    return " ".join(part for part in parts if part).lower()
-
-
 def create_model_record(
     db: Session,
     space: Space,
@@ -242,26 +227,39 @@ def create_model_record(
         created_by_id=created_by_id,
     )
     artifact.display_name = body.name
-    values = {name: getattr(body, name) for name in CARD_FIELDS}
-    for name, default in _DEFAULTS.items():
-        values[name] = values[name] or default
-    card = ModelCard(artifact_id=artifact.id, **values)
-    card.search_text = _search_text(artifact, card)
-    add_unique(db, card, f"model {artifact.name} already has a card")
+    # The new model already has its card, with the defaults (see depot.model_records.models).
+    card = _card(db, artifact)
+    for name in CARD_FIELDS:
+        value = getattr(body, name)
+        setattr(card, name, value or CARD_DEFAULTS[name] if name in CARD_DEFAULTS else value)
+    card.search_text = compose_search_text(artifact, card)
+    db.flush()
     return artifact
+
+
+def _card(db: Session, artifact: Artifact) -> ModelCard:
+    """The model's card; one with the defaults if it has none (rows older than cards)."""
+    card = db.get(ModelCard, artifact.id)
+    if card is None:
+        card = ModelCard(
+            artifact_id=artifact.id,
+            space_id=artifact.space_id,
+            created_at=artifact.created_at,
+            archived_at=artifact.archived_at,
+            **CARD_DEFAULTS,
+        )
+        db.add(card)
+    return card
 
 
 def update_model_record(db: Session, artifact: Artifact, changes: ModelRecordChanges) -> None:
     """Apply the fields present in ``changes``; absent fields keep their values."""
     sent = changes.model_fields_set
-    card = db.get(ModelCard, artifact.id)
-    if card is None:
-        card = ModelCard(artifact_id=artifact.id, **_DEFAULTS)
-        db.add(card)
+    card = _card(db, artifact)
     for name in CARD_FIELDS:
         if name in sent:
             value = getattr(changes, name)
-            setattr(card, name, value if value is not None else _DEFAULTS.get(name))
+            setattr(card, name, value if value is not None else CARD_DEFAULTS.get(name))
     if "name" in sent and changes.name is not None:
         artifact.display_name = changes.name
     if "description" in sent:
@@ -272,7 +270,8 @@ def update_model_record(db: Session, artifact: Artifact, changes: ModelRecordCha
         elif not changes.is_archived:
             artifact.archived_at = None
     artifact.updated_at = utcnow()
-    card.search_text = _search_text(artifact, card)
+    card.archived_at = artifact.archived_at
+    card.search_text = compose_search_text(artifact, card)
     db.flush()
 
 
@@ -281,36 +280,32 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _filtered(query: Select[Any], filters: ModelFilters) -> Select[Any]:
-    conditions: list[ColumnElement[bool]] = [Artifact.kind == ArtifactKind.MODEL]
+def _conditions(filters: ModelFilters) -> list[ColumnElement[bool]]:
+    """The filters as conditions on cards alone (every model has one)."""
+    conditions: list[ColumnElement[bool]] = []
     if not filters.include_archived:
-        conditions.append(Artifact.archived_at.is_(None))
+        conditions.append(ModelCard.archived_at.is_(None))
     if filters.model_family:
         conditions.append(ModelCard.model_family == filters.model_family)
     if filters.types:
-        conditions.append(
-            func.coalesce(ModelCard.product_type, _DEFAULTS["product_type"]).in_(filters.types)
-        )
+        conditions.append(ModelCard.product_type.in_(filters.types))
     if filters.deployment_status:
-        conditions.append(
-            func.coalesce(ModelCard.deployment_status, _DEFAULTS["deployment_status"])
-            == filters.deployment_status
-        )
+        conditions.append(ModelCard.deployment_status == filters.deployment_status)
     if filters.model_task_type:
         conditions.append(ModelCard.model_task_type == filters.model_task_type)
     if filters.risk_classification:
         conditions.append(ModelCard.risk_classification == filters.risk_classification)
     if filters.q:
-        own_text = func.lower(
-            Artifact.name
-            + literal(" ")
-            + Artifact.display_name
-            + literal(" ")
-            + Artifact.description
-        )
-        text = func.coalesce(ModelCard.search_text, own_text)
-        conditions.append(text.like(_like(filters.q), escape="\\"))
-    return query.where(and_(*conditions))
+        conditions.append(ModelCard.search_text.like(_like(filters.q), escape="\\"))
+    return conditions
+
+
+_Row = Row[*tuple[Any, ...]]
+# Newest first; the id breaks ties, so the order never changes between pages.
+_NEWEST_FIRST = (ModelCard.created_at.desc(), ModelCard.artifact_id.desc())
+# Past this many matches in several spaces, a page walks all models newest first instead of
+# sorting the matches (see _page).
+_SORT_AT_MOST = 2000
 
 
 def list_model_records(
@@ -328,23 +323,52 @@ def list_model_records(
     Returns:
         The page, newest first, and the total number of matching models.
     """
-    base = (
-        select(Artifact.id)
-        .join(Space, Space.id == Artifact.space_id)
-        .outerjoin(ModelCard, ModelCard.artifact_id == Artifact.id)
-    )
     if space is not None:
-        base = base.where(Artifact.space_id == space.id)
-    if org is not None:
-        base = base.where(Space.org_id == org.id, visible_spaces(principal))
-    base = _filtered(base, filters)
-    total = db.scalar(select(func.count()).select_from(base.subquery())) or 0
-    ids = list(
+        space_ids = [space.id]
+    elif org is not None:
+        space_ids = list(
+            db.scalars(select(Space.id).where(Space.org_id == org.id, visible_spaces(principal)))
+        )
+    else:
+        raise ValueError("list the models of a space or of an org")
+    if not space_ids:
+        return [], 0
+    conditions = _conditions(filters)
+    where = [ModelCard.space_id.in_(space_ids), *conditions]
+    if filters.q:
+        # The text test is the costly part: count and rank the matches in the same pass.
+        rows = db.execute(
+            select(ModelCard.artifact_id, func.count().over())
+            .where(*where)
+            .order_by(*_NEWEST_FIRST)
+            .offset(skip)
+            .limit(limit)
+        ).all()
+        if rows or skip == 0:
+            total = int(rows[0][1]) if rows else 0
+            return summarize(db, [row[0] for row in rows]), total
+    total = db.scalar(select(func.count()).select_from(ModelCard).where(*where)) or 0
+    if total <= skip:
+        return [], total
+    if len(space_ids) > 1 and total > _SORT_AT_MOST and db.get_bind().dialect.name == "sqlite":
+        # NOTE: SQLite would read each space's matches from ix_model_cards_listing and sort
+        # them all. With "+ 0" the space test cannot use an index, so SQLite walks
+        # ix_model_cards_recent newest first, tests the space inside the index, and stops
+        # after the page. PostgreSQL weighs both plans by itself.
+        where = [(ModelCard.space_id + 0).in_(space_ids), *conditions]
+    return summarize(db, _page(db, where, skip, limit)), total
+
+
+def _page(db: Session, where: list[ColumnElement[bool]], skip: int, limit: int) -> list[uuid.UUID]:
+    return list(
         db.scalars(
-            base.order_by(Artifact.created_at.desc(), Artifact.id.desc()).offset(skip).limit(limit)
+            select(ModelCard.artifact_id)
+            .where(*where)
+            .order_by(*_NEWEST_FIRST)
+            .offset(skip)
+            .limit(limit)
         )
     )
-    return summarize(db, ids), total
 
 
 def summarize(db: Session, artifact_ids: Sequence[uuid.UUID]) -> list[ModelSummary]:
@@ -352,118 +376,127 @@ def summarize(db: Session, artifact_ids: Sequence[uuid.UUID]) -> list[ModelSumma
     if not artifact_ids:
         return []
     rows = db.execute(
-        select(Artifact, Space, ModelCard)
+        select(
+            Artifact.id,
+            Artifact.name,
+            Artifact.display_name,
+            Artifact.description,
+            Artifact.archived_at,
+            Artifact.created_at,
+            Artifact.updated_at,
+            Space.id.label("space_id"),
+            Space.slug.label("space_slug"),
+            Space.name.label("space_name"),
+            *(getattr(ModelCard, name) for name in CARD_FIELDS),
+        )
         .join(Space, Space.id == Artifact.space_id)
         .outerjoin(ModelCard, ModelCard.artifact_id == Artifact.id)
         .where(Artifact.id.in_(artifact_ids))
     ).all()
-    found = {row[0].id: row for row in rows}
+    found = {row.id: row for row in rows}
     versions = _release_summary(db, artifact_ids)
     files = _file_summary(db, artifact_ids)
-    summaries = []
-    for artifact_id in artifact_ids:
-        if artifact_id not in found:
-            continue
-        artifact, space, card = found[artifact_id]
-        summaries.append(
-            _summary(artifact, space, card, versions.get(artifact_id), files.get(artifact_id))
+    return [
+        _summary(found[artifact_id], versions.get(artifact_id), files.get(artifact_id))
+        for artifact_id in artifact_ids
+        if artifact_id in found
+    ]
+
+
+def _release_summary(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Row]:
+    """Per model: its number of ready versions and the newest of them."""
+    ranked = (
+        select(
+            Version.artifact_id,
+            Version.id,
+            Version.number,
+            Version.release_type,
+            Version.released_at,
+            Version.finalized_at,
+            func.count().over(partition_by=Version.artifact_id).label("n"),
+            func.row_number()
+            .over(partition_by=Version.artifact_id, order_by=Version.number.desc())
+            .label("rn"),
         )
-    return summaries
-
-
-def _release_summary(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[int, Version]]:
-    ready = and_(Version.artifact_id.in_(ids), Version.status == VersionStatus.READY)
-    latest = (
-        select(Version.artifact_id, func.count().label("n"), func.max(Version.number).label("top"))
-        .where(ready)
-        .group_by(Version.artifact_id)
+        .where(Version.artifact_id.in_(ids), Version.status == VersionStatus.READY)
         .subquery()
     )
-    rows = db.execute(
-        select(Version, latest.c.n).join(
-            latest,
-            and_(Version.artifact_id == latest.c.artifact_id, Version.number == latest.c.top),
-        )
-    ).all()
-    return {version.artifact_id: (count, version) for version, count in rows}
+    rows = db.execute(select(ranked).where(ranked.c.rn == 1)).all()
+    return {row.artifact_id: row for row in rows}
 
 
-def _file_summary(
-    db: Session, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, tuple[int, ModelFileView]]:
-    counts: dict[uuid.UUID, int] = {
-        artifact_id: count
-        for artifact_id, count in db.execute(
-            select(ModelFile.artifact_id, func.count())
-            .where(ModelFile.artifact_id.in_(ids))
-            .group_by(ModelFile.artifact_id)
-        )
-    }
-    # The current file of each model, or its newest when none is marked current.
-    rows = db.execute(
-        select(File, ModelFile)
-        .join(ModelFile, ModelFile.file_id == File.id)
-        .where(ModelFile.artifact_id.in_(ids))
-        .order_by(ModelFile.artifact_id, ModelFile.is_current.desc(), ModelFile.uploaded_at.desc())
-    ).all()
-    chosen: dict[uuid.UUID, tuple[int, ModelFileView]] = {}
-    for file, info in rows:
-        if info.artifact_id not in chosen:
-            chosen[info.artifact_id] = (
-                counts.get(info.artifact_id, 0),
-                ModelFileView(file, info, file.metadata_),
+def _file_summary(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Row]:
+    """Per model: its number of files and the current one, or the newest when none is."""
+    ranked = (
+        select(
+            ModelFile.artifact_id,
+            ModelFile.artifact_kind,
+            File.id,
+            File.path,
+            File.content_type,
+            File.blob_sha256,
+            File.size,
+            File.metadata_.label("file_metadata"),
+            func.count().over(partition_by=ModelFile.artifact_id).label("n"),
+            func.row_number()
+            .over(
+                partition_by=ModelFile.artifact_id,
+                order_by=(ModelFile.is_current.desc(), ModelFile.uploaded_at.desc()),
             )
-    return chosen
+            .label("rn"),
+        )
+        .join(File, File.id == ModelFile.file_id)
+        .where(ModelFile.artifact_id.in_(ids))
+        .subquery()
+    )
+    rows = db.execute(select(ranked).where(ranked.c.rn == 1)).all()
+    return {row.artifact_id: row for row in rows}
+
+
+def _format_of(metadata: dict[str, Any], path: str) -> str | None:
+    declared = metadata.get("format")
+    if isinstance(declared, str) and declared:
+        return declared
+    return _MODEL_FORMATS.get(PurePosixPath(path).suffix.lower())
 
 
 def model_format(view: ModelFileView) -> str | None:
     """The file's model format: ``metadata["format"]`` if given, else from its extension."""
-    declared = view.metadata.get("format")
-    if isinstance(declared, str) and declared:
-        return declared
-    return _MODEL_FORMATS.get(PurePosixPath(view.file.path).suffix.lower())
+    return _format_of(view.metadata, view.file.path)
 
 
-def _summary(
-    artifact: Artifact,
-    space: Space,
-    card: ModelCard | None,
-    release: tuple[int, Version] | None,
-    current: tuple[int, ModelFileView] | None,
-) -> ModelSummary:
-    card_values: dict[str, Any] = {name: getattr(card, name, None) for name in CARD_FIELDS}
-    for name, default in _DEFAULTS.items():
+def _summary(model: _Row, version: _Row | None, file: _Row | None) -> ModelSummary:
+    card_values: dict[str, Any] = {name: getattr(model, name) for name in CARD_FIELDS}
+    for name, default in CARD_DEFAULTS.items():
         card_values[name] = card_values[name] or default
-    version = release[1] if release else None
-    view = current[1] if current else None
     return ModelSummary(
-        id=artifact.id,
-        slug=artifact.name,
-        name=artifact.display_name or artifact.name,
-        description=artifact.description or None,
-        space_id=space.id,
-        space_slug=space.slug,
-        space_name=space.name,
+        id=model.id,
+        slug=model.name,
+        name=model.display_name or model.name,
+        description=model.description or None,
+        space_id=model.space_id,
+        space_slug=model.space_slug,
+        space_name=model.space_name,
         **card_values,
-        version_count=release[0] if release else 0,
+        version_count=version.n if version else 0,
         current_version_id=version.id if version else None,
         current_version_number=version.number if version else None,
         current_version_type=version.release_type if version else None,
         current_version_release_date=(
             (version.released_at or version.finalized_at) if version else None
         ),
-        artifact_count=current[0] if current else 0,
-        current_artifact_id=view.file.id if view else None,
-        current_artifact_file_name=view.file.path if view else None,
-        current_artifact_kind=view.info.artifact_kind if view else None,
-        current_artifact_content_type=view.file.content_type if view else None,
-        current_artifact_model_format=model_format(view) if view else None,
-        current_artifact_sha256=view.file.blob_sha256 if view else None,
-        current_artifact_size_bytes=view.file.size if view else None,
-        is_archived=artifact.archived_at is not None,
-        archived_at=artifact.archived_at,
-        created_at=artifact.created_at,
-        updated_at=artifact.updated_at,
+        artifact_count=file.n if file else 0,
+        current_artifact_id=file.id if file else None,
+        current_artifact_file_name=file.path if file else None,
+        current_artifact_kind=file.artifact_kind if file else None,
+        current_artifact_content_type=file.content_type if file else None,
+        current_artifact_model_format=_format_of(file.file_metadata, file.path) if file else None,
+        current_artifact_sha256=file.blob_sha256 if file else None,
+        current_artifact_size_bytes=file.size if file else None,
+        is_archived=model.archived_at is not None,
+        archived_at=model.archived_at,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
     )
 
 

@@ -120,9 +120,9 @@ def test_concurrent_first_use_loads_once(monkeypatch: pytest.MonkeyPatch) -> Non
     loads: list[Path] = []
     read_model = embedder_module._read_model
 
-    def counting(folder: Path) -> Any:
+    def counting(folder: Path, *args: Any) -> Any:
         loads.append(folder)
-        return read_model(folder)
+        return read_model(folder, *args)
 
     monkeypatch.setattr(embedder_module, "_read_model", counting)
     shared = MiniLMEmbedder()

@@ -380,3 +380,26 @@ async def test_version_summary_follows_releases(client: httpx.AsyncClient, world
     assert summary["current_version_release_date"].startswith("2026-01-02T03:04:05")
     viewer = await client.post(url, json={}, headers=world.auth("bob"))
     assert viewer.status_code == 403
+
+
+async def test_models_made_by_other_surfaces_are_listed_with_default_cards(
+    client: httpx.AsyncClient, world: World, database: Database
+) -> None:
+    # Listings read cards alone: a model created by the core (as the ML and native APIs
+    # and the Hugging Face surface do) must get one, found by `q` and the default filters.
+    with database.write() as db:
+        space = catalog.get_space(db, "acme", "ml")
+        catalog.create_artifact(db, space, "from-elsewhere", "model", description="Ranker")
+        catalog.create_artifact(db, space, "not-a-model", "artifact")
+    listed = await client.get(
+        f"{BASE}/catalog/spaces/ml/model-repository/models",
+        params={"q": "ranker", "deployment_status": "development", "types": "ML Model"},
+        headers=world.auth("alice"),
+    )
+    assert listed.status_code == 200, listed.text
+    assert [model["slug"] for model in listed.json()] == ["from-elsewhere"]
+    assert listed.headers["X-Total-Count"] == "1"
+    everything = await client.get(
+        f"{BASE}/catalog/spaces/ml/model-repository/models", headers=world.auth("alice")
+    )
+    assert [model["slug"] for model in everything.json()] == ["from-elsewhere"]
