@@ -14,6 +14,7 @@ from depot import __version__
 from depot.agents.indexer import index_pending, sweep_expired
 from depot.api.agents_v1 import router as agents_router
 from depot.api.errors import install_error_handlers
+from depot.api.huggingface import router as huggingface_router
 from depot.api.ml_v1 import PREFIXES as ML_PREFIXES
 from depot.api.ml_v1 import router as ml_router
 from depot.api.model_repository_v1 import router as model_repository_router
@@ -112,4 +113,5 @@ def create_app(
     for prefix in ML_PREFIXES:
         app.include_router(ml_router, prefix=prefix)
     app.include_router(agents_router, prefix="/v1")
+    app.include_router(huggingface_router, prefix="/hf/{org}")
     return app

@@ -23,6 +23,9 @@ from collections.abc import Sequence
 __all__ = [
     "DepotError",
     "NotFound",
+    "RepoNotFound",
+    "RevisionNotFound",
+    "EntryNotFound",
     "Conflict",
     "Invalid",
     "DigestMismatch",
@@ -30,9 +33,11 @@ __all__ = [
     "RangeNotSatisfiable",
     "PayloadTooLarge",
     "Unauthenticated",
+    "MissingCredentials",
     "Forbidden",
     "QuotaExceeded",
     "Unavailable",
+    "Unsupported",
 ]
 
 
@@ -57,6 +62,24 @@ class NotFound(DepotError):
     """The object does not exist, or the caller is not allowed to know it exists."""
 
     code = "not_found"
+
+
+class RepoNotFound(NotFound):
+    """The repository (artifact) a Hugging Face client named does not exist or is hidden."""
+
+    code = "repo_not_found"
+
+
+class RevisionNotFound(NotFound):
+    """The repository exists but the revision (version, alias, commit id) does not."""
+
+    code = "revision_not_found"
+
+
+class EntryNotFound(NotFound):
+    """The repository and revision exist but hold no file (or folder) at that path."""
+
+    code = "entry_not_found"
 
 
 class Conflict(DepotError):
@@ -109,6 +132,12 @@ class Unauthenticated(DepotError):
     code = "unauthenticated"
 
 
+class MissingCredentials(Unauthenticated):
+    """No credentials were sent at all (as opposed to wrong ones)."""
+
+    code = "missing_credentials"
+
+
 class Forbidden(DepotError):
     """The caller may see the object but lacks the role for this action."""
 
@@ -125,3 +154,9 @@ class Unavailable(DepotError):
     """A backing service failed in a way the caller cannot fix by changing the request."""
 
     code = "unavailable"
+
+
+class Unsupported(DepotError):
+    """The request asks for a protocol feature Depot does not implement."""
+
+    code = "unsupported"

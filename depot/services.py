@@ -6,6 +6,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from depot.access.cache import PrincipalCache
 from depot.access.signing import Signer, load_signer
 from depot.blobs import BlobStore, open_store
 from depot.db.engine import Database, open_database
@@ -25,6 +26,7 @@ class Services:
     store: BlobStore
     uploads: UploadService
     embedder: MiniLMEmbedder = field(default_factory=MiniLMEmbedder)
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
     _signer: Signer | None = field(default=None, repr=False)
     _signer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

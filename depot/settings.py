@@ -81,6 +81,15 @@ class Settings(BaseSettings):
             "ASGI server that runs the app: granian (fastest measured) or uvicorn (httptools)."
         ),
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description=(
+            "Worker processes of `depot serve` (granian only). Each takes about 100 MiB;"
+            " metadata requests scale with them, up to the number of cores."
+        ),
+    )
     public_url: str | None = Field(
         default=None,
         description="Absolute URL clients reach this server at; unset means http://HOST:PORT.",

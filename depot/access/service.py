@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from depot.access.models import ApiToken, Role, RoleBinding, Team, TeamMember, User
 from depot.catalog.models import Org, Space
 from depot.db.base import add_unique, affected_rows, utcnow
-from depot.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from depot.errors import Forbidden, Invalid, MissingCredentials, NotFound, Unauthenticated
 
 __all__ = [
     "Grant",
@@ -243,7 +243,7 @@ def authenticate(db: Session, token: str | None) -> Principal:
         Unauthenticated: no token, or one that is malformed, unknown, revoked or expired.
     """
     if not token:
-        raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
+        raise MissingCredentials("authentication required: send 'Authorization: Bearer <token>'")
     parts = token.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
         raise Unauthenticated("invalid token")
@@ -372,6 +372,9 @@ def revoke_role(
 ) -> bool:
     """Remove whatever role ``user`` or ``team`` holds on ``scope``. True if there was one."""
     where = _binding_filter(scope, user=user, team=team)
+    # A bulk delete passes no objects through the flush: tell the principal cache
+    # (depot.access.cache) directly.
+    db.info["access_changed"] = True
     return bool(affected_rows(db.execute(delete(RoleBinding).where(*where))))
 
 

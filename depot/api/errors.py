@@ -11,13 +11,18 @@ from starlette.responses import Response
 from depot.errors import (
     Conflict,
     DepotError,
+    EntryNotFound,
     Forbidden,
     Invalid,
+    MissingCredentials,
     NotFound,
     PayloadTooLarge,
     RangeNotSatisfiable,
+    RepoNotFound,
+    RevisionNotFound,
     Unauthenticated,
     Unavailable,
+    Unsupported,
 )
 
 __all__ = ["STATUS_CODES", "error_response", "install_error_handlers", "status_for"]
@@ -34,6 +39,7 @@ STATUS_CODES: tuple[tuple[type[DepotError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (Unavailable, 503),
+    (Unsupported, 501),
 )
 
 
@@ -47,6 +53,27 @@ def status_for(exc: DepotError) -> int:
 
 # Surfaces whose clients expect TrueFoundry's error body, and retry 409s (so conflicts are 400).
 ML_PREFIXES = ("/api/svc/v1", "/api/ml/v1")
+# The Hugging Face surface: huggingface_hub picks its exception class from X-Error-Code
+# alone on a plain-http endpoint, and its message from X-Error-Message and {"error": ...}.
+HF_PREFIX = "/hf/"
+HF_ERROR_CODES: tuple[tuple[type[DepotError], str], ...] = (
+    (RepoNotFound, "RepoNotFound"),
+    (RevisionNotFound, "RevisionNotFound"),
+    (EntryNotFound, "EntryNotFound"),
+    # As huggingface.co answers anonymous requests for a private repo.
+    (MissingCredentials, "RepoNotFound"),
+)
+
+
+def _hf_error(exc: DepotError, status: int, headers: dict[str, str]) -> Response:
+    code = next((code for cls, code in HF_ERROR_CODES if isinstance(exc, cls)), None)
+    if code is not None:
+        headers["X-Error-Code"] = code
+    message = exc.message
+    if isinstance(exc, Unauthenticated) and not isinstance(exc, MissingCredentials):
+        message = f"Invalid credentials in Authorization header ({exc.message})"
+    headers["X-Error-Message"] = message
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def error_response(exc: DepotError, path: str = "") -> Response:
@@ -64,6 +91,8 @@ def error_response(exc: DepotError, path: str = "") -> Response:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
+    if path.startswith(HF_PREFIX):
+        return _hf_error(exc, status, headers)
     if status == 422:
         detail: object = [{"loc": list(exc.loc) or ["body"], "msg": exc.message, "type": exc.code}]
     else:

@@ -33,7 +33,7 @@ def load_app(settings_json: str) -> Any:
 
 
 def run(settings_json: str) -> None:
-    """Serve with granian: one worker, which builds the app from ``settings_json``."""
+    """Serve with granian: each worker builds the app from ``settings_json``."""
     from granian import Granian
     from granian.constants import Interfaces
 
@@ -43,7 +43,7 @@ def run(settings_json: str) -> None:
         address=values["host"],
         port=values["port"],
         interface=Interfaces.ASGI,
-        workers=1,
+        workers=values["workers"],
         log_access=False,
         log_level=values["log_level"],
     )

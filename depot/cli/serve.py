@@ -43,6 +43,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Worker processes, granian only [env: DEPOT_WORKERS; default 1]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the Depot server.
 
@@ -56,7 +64,10 @@ def serve(
         database_url=database_url,
         storage_url=storage_url,
         server=server,
+        workers=workers,
     )
+    if settings.server == "uvicorn" and settings.workers > 1:
+        fail("--workers above 1 needs the granian server", 2)
     try:
         open_store(settings)
     except ValueError as exc:

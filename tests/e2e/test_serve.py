@@ -113,3 +113,45 @@ def test_serve_refuses_a_postgresql_database_that_is_not_migrated(tmp_path: Path
         )
     assert result.returncode == 1
     assert "run `depot db upgrade`" in result.stderr
+
+
+def test_serve_with_two_workers(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with serving(data_dir, "--workers", "2") as (url, _log):
+        token = (data_dir / "admin.token").read_text().strip()
+        depot("admin", "create-org", "acme", "--data-dir", str(data_dir))
+        # Keep-alive connections land on either worker; every one answers the same.
+        for _ in range(8):
+            with httpx.Client() as client:
+                response = client.get(
+                    f"{url}/api/v1/whoami", headers={"Authorization": f"Bearer {token}"}
+                )
+                assert response.json()["orgs"] == [{"slug": "acme", "name": "acme"}]
+        workers = subprocess.run(
+            ["pgrep", "-f", "depot.cli.granian_main"], capture_output=True, text=True
+        ).stdout.split()
+        assert len(workers) >= 3  # the supervisor and two workers (other tests may run more)
+
+
+def test_uvicorn_refuses_more_than_one_worker(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "depot",
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--server",
+            "uvicorn",
+            "--workers",
+            "2",
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--workers above 1 needs the granian server" in result.stderr

@@ -25,7 +25,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-def model_filters(
+async def model_filters(  # async: FastAPI would run a plain def in the thread pool
     q: Annotated[
         str | None, Query(max_length=500, description="Search the model's text fields.")
     ] = None,

@@ -1,0 +1,12 @@
+"""The Hugging Face Hub surface, mounted at ``/hf/{org}`` (see docs/huggingface.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from depot.api.huggingface import account
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["hugging face"])
+router.include_router(account.router)
