@@ -98,7 +98,7 @@ def ensure_mlflow() -> Path:
 # goes to stderr, a log file).
 
 MLFLOW_HELPER = r"""
-import json, os, sys, time, traceback
+import json, os, sys, time, traceback, urllib.parse
 
 protocol = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)
@@ -118,7 +118,10 @@ def upload(path):
         started = time.perf_counter()
         mlflow.log_artifact(path)
         seconds = time.perf_counter() - started
-    return {"run_id": run.info.run_id, "seconds": seconds}
+    # mlflow-artifacts:/EXPERIMENT/RUN/artifacts, served under /api/2.0/mlflow-artifacts/...
+    root = urllib.parse.urlparse(run.info.artifact_uri).path.lstrip("/")
+    url = f"/api/2.0/mlflow-artifacts/artifacts/{root}/{os.path.basename(path)}"
+    return {"run_id": run.info.run_id, "seconds": seconds, "url": url}
 
 
 def download(run_id, artifact_path, dst):
@@ -352,12 +355,26 @@ class Http:
     def __init__(self, server: DepotServer) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
         self.auth = {"Authorization": f"Bearer {server.token}"}
+        self.used = time.monotonic()
+
+    def _request(self, method: str, path: str, body: Any, headers: dict[str, str]) -> None:
+        # NOTE: servers drop keep-alive connections idle for a few seconds, and the MLflow
+        # rounds in between last longer: a fresh connection then avoids writing a request
+        # into a socket the server has already closed.
+        if time.monotonic() - self.used > 1.0:
+            self.connection.close()
+        self.connection.request(method, path, body=body, headers=headers)
+
+    def _response(self) -> http.client.HTTPResponse:
+        response = self.connection.getresponse()
+        self.used = time.monotonic()
+        return response
 
     def json(self, method: str, path: str, body: Any = None) -> tuple[Any, http.client.HTTPMessage]:
         payload = json.dumps(body).encode() if body is not None else None
         headers = {**self.auth, "Content-Type": "application/json"}
-        self.connection.request(method, path, body=payload, headers=headers)
-        response = self.connection.getresponse()
+        self._request(method, path, payload, headers)
+        response = self._response()
         data = response.read()
         if response.status >= 300:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
@@ -369,16 +386,16 @@ class Http:
             "Content-Type": "application/octet-stream",
             "Content-Length": str(length),
         }
-        self.connection.request("PUT", path, body=blocks, headers=headers)
-        response = self.connection.getresponse()
+        self._request("PUT", path, blocks, headers)
+        response = self._response()
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"PUT {path}: {response.status} {data[:300]!r}")
 
     def download(self, path: str, dest: Path) -> int:
         """GET ``path`` into the file ``dest``; the number of bytes written."""
-        self.connection.request("GET", path, headers=self.auth)
-        response = self.connection.getresponse()
+        self._request("GET", path, None, self.auth)
+        response = self._response()
         if response.status != 200:
             raise RuntimeError(f"GET {path}: {response.status} {response.read()[:300]!r}")
         buffer = memoryview(bytearray(MiB))
@@ -393,6 +410,23 @@ class Http:
         self.connection.close()
 
 
+def get_and_drop(port: int, path: str, headers: dict[str, str]) -> int:
+    """GET ``path`` on a fresh connection, reading the body into one buffer and dropping it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {response.read()[:300]!r}")
+        buffer = memoryview(bytearray(MiB))
+        received = 0
+        while count := response.readinto(buffer):
+            received += count
+        return received
+    finally:
+        connection.close()
+
+
 def file_blocks(fd: int, offset: int, length: int) -> Iterator[bytes]:
     """The bytes [offset, offset + length) of an open file, in blocks of at most 1 MiB."""
     end = offset + length
@@ -405,16 +439,17 @@ def file_blocks(fd: int, offset: int, length: int) -> Iterator[bytes]:
 
 
 def depot_chunk_upload(
-    server: DepotServer, product: str, path: Path, sha256: str
-) -> tuple[float, str]:
-    """Upload ``path`` through the chunk API, IN_FLIGHT chunks at a time.
+    server: DepotServer, product: str, path: Path, sha256: str, in_flight: int = IN_FLIGHT
+) -> tuple[float, float, str]:
+    """Upload ``path`` through the chunk API, ``in_flight`` chunks at a time.
 
-    Returns the seconds from initiation to the completion's answer, and the artifact id.
+    Returns the seconds from initiation to the completion's answer, the seconds the
+    completion alone took, and the artifact id.
     """
     size = path.stat().st_size
     base = f"{MR}/catalog/products/{product}/model-artifacts/uploads"
     control = Http(server)
-    lanes = [Http(server) for _ in range(IN_FLIGHT)]
+    lanes = [Http(server) for _ in range(in_flight)]
     fd = os.open(path, os.O_RDONLY)
     try:
         started = time.perf_counter()
@@ -432,8 +467,8 @@ def depot_chunk_upload(
         count = -(-size // chunk)
 
         def lane(number: int) -> None:
-            # Lane n sends chunks n, n + IN_FLIGHT, ... on its own connection, in order.
-            for index in range(number, count, IN_FLIGHT):
+            # Lane n sends chunks n, n + in_flight, ... on its own connection, in order.
+            for index in range(number, count, in_flight):
                 offset = index * chunk
                 length = min(chunk, size - offset)
                 lanes[number].put(
@@ -442,18 +477,19 @@ def depot_chunk_upload(
                     length,
                 )
 
-        with ThreadPoolExecutor(IN_FLIGHT) as pool:
-            for future in [pool.submit(lane, number) for number in range(IN_FLIGHT)]:
+        with ThreadPoolExecutor(in_flight) as pool:
+            for future in [pool.submit(lane, number) for number in range(in_flight)]:
                 future.result()
+        last_chunk = time.perf_counter()
         artifact, _ = control.json("POST", f"{base}/{session['id']}/complete", {})
-        seconds = time.perf_counter() - started
+        done = time.perf_counter()
     finally:
         os.close(fd)
         for connection in [control, *lanes]:
             connection.close()
     if artifact["size_bytes"] != size or artifact["sha256"] != sha256:
         raise RuntimeError(f"the stored artifact differs: {artifact}")
-    return seconds, artifact["id"]
+    return done - started, done - last_chunk, artifact["id"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -608,6 +644,36 @@ def write_payload(path: Path, payload: Payload) -> str:
     return hasher.hexdigest()
 
 
+def warm_up(
+    driver: MlflowDriver,
+    mlflow_port: int,
+    depot: DepotServer,
+    http: Http,
+    client: DepotClient,
+    product: str,
+    root: Path,
+) -> None:
+    """Untimed small transfers through every path measured, twice on each side: the first
+    ones pay for imports and connections (MLflow's four workers import lazily)."""
+    root.mkdir()
+    source = root / "warm-up.bin"
+    for seed in range(900_001, 900_003):
+        digest = write_payload(source, Payload(4 * MiB, seed))
+        answer = driver.call("upload", path=str(source))
+        driver.call(
+            "download", run_id=answer["run_id"], artifact_path=source.name, dst=str(root / "m")
+        )
+        get_and_drop(mlflow_port, answer["url"], {})
+        _, _, artifact = depot_chunk_upload(depot, product, source, digest)
+        path = f"{MR}/catalog/products/{product}/model-artifacts/{artifact}/download"
+        http.download(path, root / "d.bin")
+        get_and_drop(depot.port, path, http.auth)
+        write_payload(source, Payload(4 * MiB, seed + 1000))
+        pushed = client.push(f"{SPACE}/warm-up", [source], kind="model", journal_dir=root / "j")
+        client.pull(f"{SPACE}/warm-up:{pushed.version.number}", root / f"p{seed}")
+    shutil.rmtree(root)
+
+
 def enter_depot(stack: contextlib.ExitStack, server: DepotServer) -> DepotServer:
     """Enter ``server`` on ``stack``; a server that started but never answered is stopped."""
     try:
@@ -627,8 +693,12 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--models", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=200, help="searches on each side")
-    parser.add_argument("--runs", type=int, default=1, help="transfers of the file, median")
+    parser.add_argument("--runs", type=int, default=3, help="transfers of the file, median")
     args = parser.parse_args()
+    if args.size_mib < 1 or args.runs < 1 or args.models < len(PREFIXES):
+        parser.error(f"--size-mib and --runs need 1 or more, --models {len(PREFIXES)} or more")
+    if args.queries < BLOCKS * 3:
+        parser.error(f"--queries needs {BLOCKS * 3} or more: each filter in each round")
     size = args.size_mib * MiB
     begun = time.perf_counter()
     python = ensure_mlflow()
@@ -642,17 +712,29 @@ def main() -> None:
         side: {item["label"]: [] for item in filters} for side in ("mlflow", "depot")
     }
     memory: dict[str, float] = {}
+    phases: dict[str, float] = {}  # wall seconds of each part of the run
+    mark_phase = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal mark_phase
+        now = time.perf_counter()
+        phases[name] = phases.get(name, 0.0) + now - mark_phase
+        mark_phase = now
 
     def record(key: str, value: float) -> None:
         transfers.setdefault(key, []).append(value)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=RESULTS)))
+        tmp = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(dir=RESULTS, prefix="mlflow-compare-"))
+        )
         (tmp / "mlflow").mkdir()
         print("starting mlflow server and depot serve ...", flush=True)
         mlflow_server = stack.enter_context(MlflowServer(python, tmp / "mlflow"))
+        phase("mlflow_start")
         depot = enter_depot(stack, DepotServer(tmp / "data"))
+        phase("depot_start")
         depot.admin("create-org", ORG)
         depot.admin("create-space", ORG, SPACE)
         time.sleep(2)  # let both settle before their idle memory is read
@@ -667,18 +749,24 @@ def main() -> None:
         product, _ = http.json(
             "POST", f"{MR}/catalog/spaces/{SPACE}/model-repository/models", {"name": "Bench upload"}
         )
+        phase("setup")
+        warm_up(driver, mlflow_server.port, depot, http, client, product["id"], tmp / "warm-up")
+        phase("warm_up")
 
         for run in range(args.runs):
             print(
                 f"transfers of {size_label(args.size_mib)}, run {run + 1}/{args.runs}", flush=True
             )
             record("pipeline_mb_per_s", pipeline_mb_per_s(tmp, Payload(size, seed=10_000 + run)))
+            # MLflow and the chunk API upload the same file. The push gets a file of its own,
+            # as large but with other bytes: it would send nothing of content the server
+            # holds, and a chunk upload of held content measures discarding a duplicate.
             source = tmp / f"upload-{run}" / "model.bin"
-            source.parent.mkdir()
-            digest = write_payload(source, Payload(size, seed=run + 1))
+            pushed_source = tmp / f"upload-{run}" / "push" / "model.bin"
+            pushed_source.parent.mkdir(parents=True)
+            digest = write_payload(source, Payload(size, seed=2 * run + 1))
+            write_payload(pushed_source, Payload(size, seed=2 * run + 2))
 
-            # Uploads. The push goes before the chunk API: it sends only what the server
-            # lacks, and the chunk API would have stored these bytes already.
             os.sync()
             uploaded = driver.call("upload", path=str(source))
             record("mlflow_upload_mb_per_s", size / uploaded["seconds"] / 1e6)
@@ -691,7 +779,7 @@ def main() -> None:
             started = time.perf_counter()
             pushed = client.push(
                 f"{SPACE}/upload-{run}",
-                [source],
+                [pushed_source],
                 kind="model",
                 workers=IN_FLIGHT,
                 progress=mark,
@@ -703,8 +791,9 @@ def main() -> None:
             record("depot_push_mb_per_s", size / (done - started) / 1e6)
             record("depot_push_transfer_mb_per_s", size / (done - marks["transfer"]) / 1e6)
             os.sync()
-            seconds, artifact = depot_chunk_upload(depot, product["id"], source, digest)
+            seconds, completion, artifact = depot_chunk_upload(depot, product["id"], source, digest)
             record("depot_chunk_upload_mb_per_s", size / seconds / 1e6)
+            record("depot_chunk_complete_ms", completion * 1000)
 
             # Downloads, each into a file on the same disk.
             os.sync()
@@ -740,21 +829,42 @@ def main() -> None:
             if received != size or target.stat().st_size != size:
                 raise RuntimeError(f"downloaded {received} bytes, not {size}")
             target.unlink()
+
+            # The servers alone: the same GETs, the bytes read and dropped.
+            started = time.perf_counter()
+            received = get_and_drop(mlflow_server.port, uploaded["url"], {})
+            record("mlflow_get_dropped_mb_per_s", size / (time.perf_counter() - started) / 1e6)
+            if received != size:
+                raise RuntimeError(f"MLflow served {received} bytes, not {size}")
+            started = time.perf_counter()
+            received = get_and_drop(
+                depot.port,
+                f"{MR}/catalog/products/{product['id']}/model-artifacts/{artifact}/download",
+                http.auth,
+            )
+            record("depot_get_dropped_mb_per_s", size / (time.perf_counter() - started) / 1e6)
+            if received != size:
+                raise RuntimeError(f"Depot served {received} bytes, not {size}")
             shutil.rmtree(source.parent)
             for stored in (tmp / "mlflow" / "artifacts").rglob(source.name):
                 stored.unlink()
+
+        phase("transfers")
 
         # Registration, in rounds that alternate between the two.
         for block in range(BLOCKS):
             part = specs[block * len(specs) // BLOCKS : (block + 1) * len(specs) // BLOCKS]
             print(f"registering models {len(part)} x 2, round {block + 1}/{BLOCKS}", flush=True)
+            phase("register_other")
             answer = driver.call(
                 "register",
                 models=[
                     {"name": s.name, "description": s.description, "tags": s.fields} for s in part
                 ],
             )
+            phase("register_mlflow")
             mine = depot_register(http, part)
+            phase("register_depot")
             for side, times in (("mlflow", answer), ("depot", mine)):
                 for key in ("create_ms", "version_ms"):
                     registration[side][key] += times[key]
@@ -765,8 +875,11 @@ def main() -> None:
         for block in range(BLOCKS):
             count = (block + 1) * args.queries // BLOCKS - block * args.queries // BLOCKS
             print(f"searching {count} x 2, round {block + 1}/{BLOCKS}", flush=True)
+            phase("search_other")
             answer = driver.call("search", filters=filters, count=count)["timings"]
+            phase("search_mlflow")
             mine = depot_search(http, filters, count)
+            phase("search_depot")
             for side, timings in (("mlflow", answer), ("depot", mine)):
                 for label, values in timings.items():
                     searches[side][label] += values
@@ -774,6 +887,7 @@ def main() -> None:
         for side, pid in (("mlflow", mlflow_server.pid), ("depot", depot.pid)):
             memory[f"{side}_rss_after_mib"] = rss_mib(pid)
         mlflow_version = driver.version
+    phase("stop")
     wall = time.perf_counter() - begun
 
     medians = {key: statistics.median(values) for key, values in transfers.items()}
@@ -880,7 +994,9 @@ def main() -> None:
     print()
     print(
         f"pipeline (read + sha256 + write + fsync) {medians['pipeline_mb_per_s']:.0f} MB/s; "
-        f"push transfer phase alone {medians['depot_push_transfer_mb_per_s']:.0f} MB/s"
+        f"push transfer phase alone {medians['depot_push_transfer_mb_per_s']:.0f} MB/s; "
+        f"GET with the bytes dropped (no disk): Depot {medians['depot_get_dropped_mb_per_s']:.0f}"
+        f", MLflow {medians['mlflow_get_dropped_mb_per_s']:.0f} MB/s"
     )
     for side in ("depot", "mlflow"):
         times = registered[side]
@@ -903,6 +1019,7 @@ def main() -> None:
         f"MiB ({memory['mlflow_processes']:.0f} processes); RSS after the run depot "
         f"{memory['depot_rss_after_mib']:.0f}, mlflow {memory['mlflow_rss_after_mib']:.0f} MiB"
     )
+    print("seconds: " + ", ".join(f"{name} {value:.0f}" for name, value in phases.items()))
     out = write_results(
         "mlflow_compare",
         {
@@ -918,6 +1035,7 @@ def main() -> None:
             "search": searched,
             "filters": filters,
             "memory": memory,
+            "phases_s": phases,
         },
         rows,
     )

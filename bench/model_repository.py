@@ -48,8 +48,15 @@ class Client:
     def json(self, method: str, path: str, body: Any = None) -> Any:
         payload = json.dumps(body).encode() if body is not None else None
         headers = {**self.auth, "Content-Type": "application/json"}
-        self.connection.request(method, path, body=payload, headers=headers)
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=payload, headers=headers)
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closes a keep-alive connection left idle for long (a control
+            # connection during a 10 GiB upload): open a new one, as any client would.
+            self.connection.close()
+            self.connection.request(method, path, body=payload, headers=headers)
+            response = self.connection.getresponse()
         data = response.read()
         if response.status >= 300:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")

@@ -20,8 +20,26 @@ from typing import Any
 __all__ = ["load_app", "main", "run"]
 
 
+def _die_with_supervisor() -> None:
+    """Have the kernel kill this worker if the supervisor dies first.
+
+    A worker ignores SIGTERM (granian's supervisor runs the shutdown), so a supervisor
+    killed abruptly, or a ``pkill`` that reached both, would leave it serving on alone.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the supervisor was gone before the line above
+        os._exit(1)
+
+
 def load_app(settings_json: str) -> Any:
     """Build the app in a worker from settings passed as JSON, not the environment."""
+    _die_with_supervisor()
     from depot.app import create_app
     from depot.settings import Settings
 

@@ -59,9 +59,7 @@ class ModelCard(Base):
 
     __tablename__ = "model_cards"
     __table_args__ = (
-        Index("ix_model_cards_family", "model_family"),
-        Index("ix_model_cards_product_type", "product_type"),
-        Index("ix_model_cards_deployment_status", "deployment_status"),
+        # No single-column filter indexes (see migration 0007): these two answer them.
         # A space's models newest first, with every filter column: counts and pages of a
         # space are index-only range scans, whatever filters are combined.
         Index("ix_model_cards_listing", "space_id", "created_at", "artifact_id", *LISTED_COLUMNS),

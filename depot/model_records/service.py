@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Row, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from depot.access.models import Role
@@ -371,86 +371,85 @@ def _page(db: Session, where: list[ColumnElement[bool]], skip: int, limit: int) 
     )
 
 
+# The three statements of a page's summaries, built once: building a select with window
+# functions and subqueries costs more Python than running it (a few ms a page). The ids
+# arrive through an expanding bind parameter, so SQLAlchemy's compiled cache is hit too.
+_IDS: BindParameter[list[uuid.UUID]] = bindparam("ids", expanding=True)
+_MODELS = (
+    select(
+        Artifact.id,
+        Artifact.name,
+        Artifact.display_name,
+        Artifact.description,
+        Artifact.archived_at,
+        Artifact.created_at,
+        Artifact.updated_at,
+        Space.id.label("space_id"),
+        Space.slug.label("space_slug"),
+        Space.name.label("space_name"),
+        *(getattr(ModelCard, name) for name in CARD_FIELDS),
+    )
+    .join(Space, Space.id == Artifact.space_id)
+    .outerjoin(ModelCard, ModelCard.artifact_id == Artifact.id)
+    .where(Artifact.id.in_(_IDS))
+)
+_ranked_versions = (
+    select(
+        Version.artifact_id,
+        Version.id,
+        Version.number,
+        Version.release_type,
+        Version.released_at,
+        Version.finalized_at,
+        func.count().over(partition_by=Version.artifact_id).label("n"),
+        func.row_number()
+        .over(partition_by=Version.artifact_id, order_by=Version.number.desc())
+        .label("rn"),
+    )
+    .where(Version.artifact_id.in_(_IDS), Version.status == VersionStatus.READY)
+    .subquery()
+)
+# Per model: its number of ready versions and the newest of them.
+_RELEASES = select(_ranked_versions).where(_ranked_versions.c.rn == 1)
+_ranked_files = (
+    select(
+        ModelFile.artifact_id,
+        ModelFile.artifact_kind,
+        File.id,
+        File.path,
+        File.content_type,
+        File.blob_sha256,
+        File.size,
+        File.metadata_.label("file_metadata"),
+        func.count().over(partition_by=ModelFile.artifact_id).label("n"),
+        func.row_number()
+        .over(
+            partition_by=ModelFile.artifact_id,
+            order_by=(ModelFile.is_current.desc(), ModelFile.uploaded_at.desc()),
+        )
+        .label("rn"),
+    )
+    .join(File, File.id == ModelFile.file_id)
+    .where(ModelFile.artifact_id.in_(_IDS))
+    .subquery()
+)
+# Per model: its number of files and the current one, or the newest when none is.
+_FILES = select(_ranked_files).where(_ranked_files.c.rn == 1)
+
+
 def summarize(db: Session, artifact_ids: Sequence[uuid.UUID]) -> list[ModelSummary]:
     """Summaries of the given models, in the given order, computed from their data."""
     if not artifact_ids:
         return []
-    rows = db.execute(
-        select(
-            Artifact.id,
-            Artifact.name,
-            Artifact.display_name,
-            Artifact.description,
-            Artifact.archived_at,
-            Artifact.created_at,
-            Artifact.updated_at,
-            Space.id.label("space_id"),
-            Space.slug.label("space_slug"),
-            Space.name.label("space_name"),
-            *(getattr(ModelCard, name) for name in CARD_FIELDS),
-        )
-        .join(Space, Space.id == Artifact.space_id)
-        .outerjoin(ModelCard, ModelCard.artifact_id == Artifact.id)
-        .where(Artifact.id.in_(artifact_ids))
-    ).all()
-    found = {row.id: row for row in rows}
-    versions = _release_summary(db, artifact_ids)
-    files = _file_summary(db, artifact_ids)
+    ids = {"ids": list(artifact_ids)}
+    found = {row.id: row for row in db.execute(_MODELS, ids)}
+    versions = {row.artifact_id: row for row in db.execute(_RELEASES, ids)}
+    files = {row.artifact_id: row for row in db.execute(_FILES, ids)}
     return [
         _summary(found[artifact_id], versions.get(artifact_id), files.get(artifact_id))
         for artifact_id in artifact_ids
         if artifact_id in found
     ]
-
-
-def _release_summary(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Row]:
-    """Per model: its number of ready versions and the newest of them."""
-    ranked = (
-        select(
-            Version.artifact_id,
-            Version.id,
-            Version.number,
-            Version.release_type,
-            Version.released_at,
-            Version.finalized_at,
-            func.count().over(partition_by=Version.artifact_id).label("n"),
-            func.row_number()
-            .over(partition_by=Version.artifact_id, order_by=Version.number.desc())
-            .label("rn"),
-        )
-        .where(Version.artifact_id.in_(ids), Version.status == VersionStatus.READY)
-        .subquery()
-    )
-    rows = db.execute(select(ranked).where(ranked.c.rn == 1)).all()
-    return {row.artifact_id: row for row in rows}
-
-
-def _file_summary(db: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Row]:
-    """Per model: its number of files and the current one, or the newest when none is."""
-    ranked = (
-        select(
-            ModelFile.artifact_id,
-            ModelFile.artifact_kind,
-            File.id,
-            File.path,
-            File.content_type,
-            File.blob_sha256,
-            File.size,
-            File.metadata_.label("file_metadata"),
-            func.count().over(partition_by=ModelFile.artifact_id).label("n"),
-            func.row_number()
-            .over(
-                partition_by=ModelFile.artifact_id,
-                order_by=(ModelFile.is_current.desc(), ModelFile.uploaded_at.desc()),
-            )
-            .label("rn"),
-        )
-        .join(File, File.id == ModelFile.file_id)
-        .where(ModelFile.artifact_id.in_(ids))
-        .subquery()
-    )
-    rows = db.execute(select(ranked).where(ranked.c.rn == 1)).all()
-    return {row.artifact_id: row for row in rows}
 
 
 def _format_of(metadata: dict[str, Any], path: str) -> str | None:
