@@ -227,12 +227,16 @@ def create_model_record(
         created_by_id=created_by_id,
     )
     artifact.display_name = body.name
-    # The new model already has its card, with the defaults (see depot.model_records.models).
-    card = _card(db, artifact)
-    for name in CARD_FIELDS:
-        value = getattr(body, name)
-        setattr(card, name, value or CARD_DEFAULTS[name] if name in CARD_DEFAULTS else value)
-    card.search_text = compose_search_text(artifact, card)
+    values = {name: getattr(body, name) for name in CARD_FIELDS}
+    for name, default in CARD_DEFAULTS.items():
+        values[name] = values[name] or default
+    # The new model already has its card, with the defaults (see depot.model_records.models):
+    # one UPDATE fills it in, without loading it first.
+    db.execute(
+        update(ModelCard)
+        .where(ModelCard.artifact_id == artifact.id)
+        .values(**values, search_text=compose_search_text(artifact, ModelCard(**values)))
+    )
     db.flush()
     return artifact
 
