@@ -92,7 +92,8 @@ def error_response(exc: DepotError, path: str = "") -> Response:
     if isinstance(exc, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
     if path.startswith(HF_PREFIX):
-        return _hf_error(exc, status, headers)
+        # The Hub answers a bad request with 400 (the client's BadRequestError), never 422.
+        return _hf_error(exc, 400 if status == 422 else status, headers)
     if status == 422:
         detail: object = [{"loc": list(exc.loc) or ["body"], "msg": exc.message, "type": exc.code}]
     else:

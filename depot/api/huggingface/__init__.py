@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from depot.api.huggingface import account
+from depot.api.huggingface import account, downloads, uploads
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["hugging face"])
 router.include_router(account.router)
+router.include_router(downloads.router)
+router.include_router(uploads.router)
