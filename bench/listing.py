@@ -44,8 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import psycopg
-from _common import DepotServer, Row, write_results
+from _common import DepotServer, Row, postgres_database, write_results
 from sqlalchemy import insert, select, text
 
 from depot.blobs.models import Blob
@@ -54,7 +53,6 @@ from depot.db.engine import Database, open_database
 from depot.model_records.models import ModelCard, ModelFile
 from depot.model_records.schemas import MODEL_FAMILIES
 
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 GROUP = "Listing, 100k models"
 TARGETS = {
     ("filtered", "sqlite"): "< 20 ms",
@@ -507,20 +505,6 @@ def measure(client: Client, paths: list[str], warmup: int = 20) -> dict[str, Any
 # -- one database -------------------------------------------------------------------------------
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
-    name = f"depot_bench_listing_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def depot(*args: str, env: dict[str, str]) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "depot", *args], capture_output=True, text=True, env=env
@@ -533,7 +517,7 @@ def depot(*args: str, env: dict[str, str]) -> str:
 def run_one(kind: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
     data_dir = tmp / kind / "data"
     env = dict(os.environ)
-    with postgres_database() if kind == "postgresql" else _nothing() as pg_url:
+    with postgres_database("listing") if kind == "postgresql" else _nothing() as pg_url:
         url = pg_url or f"sqlite:///{data_dir / 'depot.db'}"
         if pg_url:
             env["DEPOT_DATABASE_URL"] = pg_url

@@ -21,7 +21,6 @@ Run: ``.venv/bin/python bench/search.py [--chunks 10000] [--queries 300]
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import tempfile
@@ -33,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psycopg
-from _common import Row, write_results
+from _common import Row, postgres_database, write_results
 
 from depot.catalog.models import Namespace
 from depot.catalog.service import create_org, create_space
@@ -46,7 +44,6 @@ from depot.search.models import SearchChunk
 from depot.search.service import CHUNK_TOKENS, index_text, search
 
 GROUP = "Semantic search"
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 WORDS = [
@@ -97,20 +94,6 @@ WORDS = [
 
 def sentence(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
-    name = f"depot_bench_search_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def percentiles(timings: list[float]) -> dict[str, float]:
@@ -266,7 +249,7 @@ def _database(kind: str, tmp: Path, url: str | None) -> Iterator[str]:
     if url:
         yield url
     elif kind == "postgresql":
-        with postgres_database() as pg_url:
+        with postgres_database("search") as pg_url:
             yield pg_url
     else:
         yield f"sqlite:///{tmp}/search.db"

@@ -11,7 +11,7 @@ database (authenticating a new token, ending a transaction) goes to the thread p
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import Annotated
 
@@ -42,38 +42,33 @@ def bearer_token(request: Request) -> str | None:
     return value.strip()
 
 
-async def _leave(scope: AbstractContextManager[Session], exc: BaseException | None) -> None:
-    # Leaving commits or rolls back and returns the connection, which may wait on the
-    # database: in a thread, and shielded so that a client hanging up cannot leak it.
-    with CancelScope(shield=True):
-        if exc is None:
-            await to_thread.run_sync(scope.__exit__, None, None, None)
-        else:
-            await to_thread.run_sync(scope.__exit__, type(exc), exc, exc.__traceback__)
-
-
-async def read_db(services: Annotated[Services, Depends(get_services)]) -> AsyncIterator[Session]:
-    """A read-only session for the request."""
-    scope = services.database.read()
-    session = scope.__enter__()  # a Session object; it connects on its first query
-    try:
-        yield session
-    except BaseException as exc:
-        await _leave(scope, exc)
-        raise
-    await _leave(scope, None)
-
-
-async def write_db(services: Annotated[Services, Depends(get_services)]) -> AsyncIterator[Session]:
-    """A session whose transaction commits when the handler returns without error."""
-    scope = services.database.write()
+@asynccontextmanager
+async def _transaction(scope: AbstractContextManager[Session]) -> AsyncIterator[Session]:
+    """Enter ``scope`` on the loop (it only makes a Session object, which connects on its
+    first query, in the handler's thread) and leave it in a thread: leaving commits or
+    rolls back and returns the connection, which may wait on the database. Leaving is
+    shielded, so a client hanging up cannot leak the connection."""
     session = scope.__enter__()
     try:
         yield session
     except BaseException as exc:
-        await _leave(scope, exc)
+        with CancelScope(shield=True):
+            await to_thread.run_sync(scope.__exit__, type(exc), exc, exc.__traceback__)
         raise
-    await _leave(scope, None)
+    with CancelScope(shield=True):
+        await to_thread.run_sync(scope.__exit__, None, None, None)
+
+
+async def read_db(services: Annotated[Services, Depends(get_services)]) -> AsyncIterator[Session]:
+    """A read-only session for the request."""
+    async with _transaction(services.database.read()) as session:
+        yield session
+
+
+async def write_db(services: Annotated[Services, Depends(get_services)]) -> AsyncIterator[Session]:
+    """A session whose transaction commits when the handler returns without error."""
+    async with _transaction(services.database.write()) as session:
+        yield session
 
 
 def _authenticate(services: Services, token: str | None) -> Principal:

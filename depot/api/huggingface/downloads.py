@@ -134,7 +134,10 @@ def refs(
     return browse.repo_refs(db, repo, pull_requests=include_prs)
 
 
-@router.api_route("/{space}/{name}/resolve/{revision}/{path:path}", methods=["GET", "HEAD"])
+# Two routes, not one api_route with both methods: each gets its own OpenAPI operation.
+# (A plain GET route would answer HEAD with 405, and the client resolves with HEAD.)
+@router.get("/{space}/{name}/resolve/{revision}/{path:path}")
+@router.head("/{space}/{name}/resolve/{revision}/{path:path}")
 def resolve_file(
     org: str,
     space: str,
