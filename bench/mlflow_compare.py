@@ -164,7 +164,8 @@ def search(filters, count):
 client = MlflowClient()
 mlflow.set_experiment("depot-bench")
 with mlflow.start_run(run_name="registry") as run:
-    mlflow.log_text("placeholder", "model/MLmodel")
+    # Model versions are registered from this run's "model" folder: a minimal MLmodel file.
+    mlflow.log_text("artifact_path: model\nflavors: {}\n", "model/MLmodel")
 source_run = run.info.run_id
 source = run.info.artifact_uri + "/model"
 reply(ready=True, version=mlflow.__version__)
