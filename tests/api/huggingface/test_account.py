@@ -1,0 +1,59 @@
+"""Who the caller is, and the side requests stock clients make, with the real client."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError
+
+from tests.api.huggingface.conftest import hf_env
+from tests.conftest import World
+
+HF_BIN = Path(sys.executable).with_name("hf")
+
+
+def test_whoami_names_the_tokens_user_and_orgs(hf_endpoint: str, world: World) -> None:
+    me = HfApi(endpoint=hf_endpoint, token=world.tokens["bob"]).whoami()
+    assert me["name"] == "bob" and me["type"] == "user"
+    assert [org["name"] for org in me["orgs"]] == ["acme"]
+    assert me["auth"]["accessToken"]["role"] == "write"
+
+
+def test_whoami_refuses_a_bad_token(hf_endpoint: str, world: World) -> None:
+    with pytest.raises(HfHubHTTPError) as caught:
+        HfApi(endpoint=hf_endpoint, token=world.tokens["bob"] + "x").whoami()
+    assert caught.value.response.status_code == 401
+
+
+def test_hf_auth_whoami(hf_endpoint: str, world: World, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(HF_BIN), "auth", "whoami"],
+        env=hf_env(hf_endpoint, world.tokens["alice"], tmp_path / "hf-home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "alice" in result.stdout
+
+
+def test_agent_harnesses_answer_anonymously(hf_endpoint: str) -> None:
+    response = httpx.get(f"{hf_endpoint}/api/agent-harnesses")
+    assert response.status_code == 200
+    assert response.json() == {"standardEnvVars": [], "harnesses": {}}
+
+
+def test_xet_tokens_are_refused_with_the_way_out(hf_endpoint: str, world: World) -> None:
+    response = httpx.get(
+        f"{hf_endpoint}/api/models/ml/tiny/xet-write-token/main",
+        headers={"Authorization": f"Bearer {world.tokens['alice']}"},
+    )
+    assert response.status_code == 501
+    assert "HF_HUB_DISABLE_XET=1" in response.headers["X-Error-Message"]
+    assert "HF_HUB_DISABLE_XET=1" in response.json()["error"]
