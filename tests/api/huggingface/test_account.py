@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
 
 from tests.api.huggingface.conftest import hf_env
@@ -57,3 +57,47 @@ def test_xet_tokens_are_refused_with_the_way_out(hf_endpoint: str, world: World)
     assert response.status_code == 501
     assert "HF_HUB_DISABLE_XET=1" in response.headers["X-Error-Message"]
     assert "HF_HUB_DISABLE_XET=1" in response.json()["error"]
+
+
+def test_a_version_made_with_the_ml_api_downloads_here(
+    server_url: str, hf_endpoint: str, world: World, tmp_path: Path
+) -> None:
+    # The ML API's own flow (as the truefoundry clients run it): repo, stage, signed PUT,
+    # finalize. The version is then an ordinary Hub repo `tfy-repo/weights`.
+    auth = {"Authorization": f"Bearer {world.tokens['carol']}"}
+    svc = f"{server_url}/api/svc/v1"
+    data = b"ml api bytes" * 100
+
+    def call(method: str, path: str, body: object) -> dict[str, object]:
+        response = httpx.request(method, f"{svc}{path}", json=body, headers=auth)
+        assert response.status_code == 200, response.text
+        result: dict[str, object] = response.json()
+        return result
+
+    repo = {"type": "ml-repo", "name": "tfy-repo", "storage_integration_fqn": "depot:default"}
+    call("PUT", "/ml-repos", {"manifest": repo})
+    manifest = {
+        "name": "weights",
+        "metadata": {},
+        "ml_repo": "tfy-repo",
+        "type": "artifact-version",
+        "source": {"type": "truefoundry"},
+    }
+    staged = call("POST", "/artifact-versions/stage", {"manifest": manifest})
+    [url] = call(
+        "POST",
+        "/artifact-versions/signed-urls",
+        {"id": staged["id"], "paths": ["model.bin"], "operation": "WRITE"},
+    )["data"]  # type: ignore[misc]
+    assert httpx.put(url["signed_url"], content=data).status_code == 200
+    source = {"type": "truefoundry", "uri": staged["storage_root"]}
+    call("PUT", "/artifact-versions", {"manifest": manifest | {"source": source}})
+
+    local = hf_hub_download(
+        "tfy-repo/weights",
+        "model.bin",
+        endpoint=hf_endpoint,
+        token=world.tokens["bob"],
+        cache_dir=tmp_path / "hf",
+    )
+    assert Path(local).read_bytes() == data
