@@ -440,12 +440,10 @@ def org_queries(rng: random.Random, cards: list[dict[str, Any]], n: int) -> list
     for _ in range(n):
         card = rng.choice(cards)
         shape = rng.random()
-        params: list[tuple[str, str]] = []
-        if shape < 0.4:
-            pass
-        elif shape < 0.7:
+        params: list[tuple[str, str]] = []  # below 0.4: no filter at all
+        if 0.4 <= shape < 0.7:
             params.append(("types", card["product_type"]))
-        else:
+        elif shape >= 0.7:
             name = rng.choice(("model_family", "deployment_status", "model_task_type"))
             params.append((name, card[name]))
         skip = rng.choice((50, 500, 5000)) if rng.random() < 0.25 else 0

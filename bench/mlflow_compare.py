@@ -239,12 +239,13 @@ class MlflowServer:
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mlflow server exited:\n{tail(self.log)}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
+            # OSError: not listening yet.
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.url}/health", timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"mlflow server did not answer:\n{tail(self.log)}")
             time.sleep(0.25)

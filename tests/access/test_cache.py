@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from depot.access import service as access
 from depot.access.cache import PrincipalCache, current_generation
 from depot.access.models import ApiToken
@@ -58,14 +60,11 @@ def test_a_rolled_back_change_and_a_last_use_keep_it(database: Database, world: 
     cache = PrincipalCache()
     token = world.tokens["bob"]
     bob = cached(database, cache, token)
-    try:
-        with database.write() as db:
-            access.grant_role(
-                db, "admin", access.Scope(space_id=world.ml.id), user=access.get_user(db, "bob")
-            )
-            raise RuntimeError("abandon")
-    except RuntimeError:
-        pass
+    with pytest.raises(RuntimeError), database.write() as db:
+        access.grant_role(
+            db, "admin", access.Scope(space_id=world.ml.id), user=access.get_user(db, "bob")
+        )
+        raise RuntimeError("abandon")
     assert cache.get(token) == bob
     with database.write() as db:
         access.record_token_use(db, token.split("_", 2)[1])

@@ -91,7 +91,7 @@ def test_an_interrupted_push_resumes_without_resending(client: Client, tmp_path:
     (tmp_path / "big.bin").write_bytes(data)
 
     class Stop(Exception):
-        pass
+        """Raised by the progress callback to cut the push off."""
 
     def stop_half_way(state: TransferProgress) -> None:
         if state.phase == "transfer" and state.done_bytes >= CHUNK * 3:
