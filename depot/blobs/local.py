@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from depot.blobs import layout
+from depot.blobs.direct import ALIGNMENT, DirectWriter, open_direct
 from depot.blobs.meter import Meter, verify
 from depot.blobs.store import BLOCK_SIZE, BlobInfo, StagedPart, StagingInfo, check_sha256
 from depot.errors import Invalid, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unavailable
@@ -27,13 +28,12 @@ from depot.errors import Invalid, NotFound, PayloadTooLarge, RangeNotSatisfiable
 __all__ = ["LocalBlobStore"]
 
 
-def _write_all(fd: int, data: bytes, offset: int | None = None) -> None:
+def _write_all(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
-        written = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
+        written = os.pwrite(fd, view, offset)
         view = view[written:]
-        if offset is not None:
-            offset += written
+        offset += written
 
 
 def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -96,6 +96,9 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(os.path.realpath(root))
+        # Large writes bypass the page cache (see depot.blobs.direct) unless the
+        # filesystem refuses O_DIRECT; the first refusal turns it off for this store.
+        self._direct = True
         (self.root / layout.BLOBS_PREFIX).mkdir(parents=True, exist_ok=True)
         (self.root / layout.UPLOADS_PREFIX).mkdir(parents=True, exist_ok=True)
 
@@ -227,6 +230,7 @@ class LocalBlobStore:
         chunks: Iterable[bytes],
         *,
         offset: int | None = None,
+        read_back_soon: bool = False,
     ) -> StagedPart:
         if offset is None:
             final = self._path(layout.upload_part_key(upload_id, index))
@@ -236,19 +240,23 @@ class LocalBlobStore:
         else:
             final = path = self._path(layout.upload_data_key(upload_id))
             flags = os.O_WRONLY | os.O_CREAT
-        try:
-            fd = os.open(path, flags, 0o644)
-        except FileNotFoundError:
-            raise NotFound(f"upload {upload_id} has no staging area") from None
-        size = 0
+        start = offset or 0
         what = f"part {index} of upload {upload_id}"
         try:
-            for block in chunks:
-                # Only errors of our own writes are storage errors; the producer's
-                # (a dropped client, say) propagate unchanged.
-                _guarded(_write_all, what, fd, block, None if offset is None else offset + size)
-                size += len(block)
-            _guarded(_start_writeback, what, fd, offset or 0, size)
+            fd = None
+            if self._direct and not read_back_soon and start % ALIGNMENT == 0:
+                fd = open_direct(path, flags)
+                self._direct = fd is not None
+            direct = fd is not None
+            if fd is None:
+                fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            raise NotFound(f"upload {upload_id} has no staging area") from None
+        except OSError as exc:
+            raise _translate(exc, what) from exc
+        try:
+            size = self._write_stream(fd, chunks, start, direct=direct)
+            _guarded(_start_writeback, what, fd, start, size)
         except BaseException:
             os.close(fd)
             if offset is None:
@@ -258,6 +266,34 @@ class LocalBlobStore:
         if offset is None:
             os.replace(path, final)
         return StagedPart(index=index, size=size, etag=uuid.uuid4().hex, offset=offset)
+
+    @staticmethod
+    def _write_stream(fd: int, chunks: Iterable[bytes], start: int, *, direct: bool) -> int:
+        """Write ``chunks`` at ``start``; the number of bytes written.
+
+        Only errors of our own writes are storage errors; the producer's (a dropped
+        client, say) propagate unchanged.
+        """
+        what = f"staged bytes at {start}"
+        size = 0
+        if not direct:
+            for block in chunks:
+                _guarded(_write_all, what, fd, block, start + size)
+                size += len(block)
+            return size
+        writer = DirectWriter(fd, start)
+        flush = False
+        try:
+            for block in chunks:
+                _guarded(writer.write, what, block)
+                size += len(block)
+            flush = True
+        finally:
+            if flush:
+                _guarded(writer.close, what)
+            else:
+                writer.close(flush=False)
+        return size
 
     def assemble_staging(self, upload_id: str, token: str, parts: Sequence[StagedPart]) -> None:
         return None  # parts are read where they lie; commit joins them

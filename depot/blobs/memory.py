@@ -103,6 +103,7 @@ class MemoryBlobStore:
         chunks: Iterable[bytes],
         *,
         offset: int | None = None,
+        read_back_soon: bool = False,
     ) -> StagedPart:
         if upload_id not in self._staging:
             raise NotFound(f"upload {upload_id} has no staging area")

@@ -248,6 +248,7 @@ class S3BlobStore:
         chunks: Iterable[bytes],
         *,
         offset: int | None = None,
+        read_back_soon: bool = False,
     ) -> StagedPart:
         # S3 needs a part's length up front: spool it (memory first, then disk).
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:

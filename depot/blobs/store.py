@@ -180,6 +180,7 @@ class BlobStore(Protocol):
         chunks: Iterable[bytes],
         *,
         offset: int | None = None,
+        read_back_soon: bool = False,
     ) -> StagedPart:
         """Stage one part, streaming ``chunks`` to storage and making it durable.
 
@@ -189,6 +190,9 @@ class BlobStore(Protocol):
         Args:
             offset: the part's position in the final blob, when the session
                 has a fixed chunk size; ``None`` for free-sized parts.
+            read_back_soon: the caller will read the part back before the upload
+                completes (to hash it); a backend that can keep such bytes at hand
+                (the local store, in the page cache) does.
         """
         ...
 

@@ -283,7 +283,15 @@ class UploadService:
                 limit_error=SizeMismatch if expected_size is not None else PayloadTooLarge,
             )
             try:
-                part = self.store.write_part(key, row.storage_token, index, meter, offset=offset)
+                part = self.store.write_part(
+                    key,
+                    row.storage_token,
+                    index,
+                    meter,
+                    offset=offset,
+                    # Hashed now, or read back once the chunks before it are in.
+                    read_back_soon=claim is None,
+                )
                 if expected_size is not None and part.size != expected_size:
                     raise SizeMismatch(
                         f"chunk {index} must be {expected_size} bytes, received {part.size}"

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+
+from depot.blobs import direct
+from depot.blobs.direct import ALIGNMENT, BUFFER_SIZE, O_DIRECT, DirectWriter, open_direct
+from depot.blobs.local import LocalBlobStore
+from tests.blobs.conformance import sha
+
+pytestmark = pytest.mark.skipif(not O_DIRECT, reason="O_DIRECT is Linux-only")
+
+
+def _write(path: Path, blocks: list[bytes], position: int = 0) -> None:
+    fd = open_direct(path, os.O_WRONLY | os.O_CREAT)
+    assert fd is not None, "the test directory's filesystem refuses O_DIRECT"
+    try:
+        writer = DirectWriter(fd, position)
+        for block in blocks:
+            writer.write(block)
+        writer.close()
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [1, ALIGNMENT - 1, ALIGNMENT, 3 * ALIGNMENT + 17, BUFFER_SIZE, 2 * BUFFER_SIZE + 5000],
+)
+def test_any_length_lands_whole(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    # Blocks of odd sizes, as a server hands a body over.
+    blocks = [data[i : i + 65_537] for i in range(0, size, 65_537)]
+    _write(tmp_path / "out", blocks)
+    assert (tmp_path / "out").read_bytes() == data
+
+
+def test_writes_at_an_aligned_position_leave_the_rest_alone(tmp_path: Path) -> None:
+    path = tmp_path / "out"
+    head = os.urandom(2 * ALIGNMENT)
+    path.write_bytes(head)
+    tail = os.urandom(ALIGNMENT + 10)
+    _write(path, [tail], position=2 * ALIGNMENT)
+    assert path.read_bytes() == head + tail
+
+
+def test_an_unaligned_start_is_refused(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT)
+    try:
+        with pytest.raises(ValueError, match="multiple"):
+            DirectWriter(fd, 100)
+    finally:
+        os.close(fd)
+
+
+def test_the_tail_goes_through_the_cache_and_the_buffer_is_reused(tmp_path: Path) -> None:
+    fd = open_direct(tmp_path / "out", os.O_WRONLY | os.O_CREAT)
+    assert fd is not None
+    try:
+        writer = DirectWriter(fd, 0)
+        writer.write(b"x" * (ALIGNMENT + 1))
+        assert fcntl.fcntl(fd, fcntl.F_GETFL) & O_DIRECT
+        writer.close()
+        assert not fcntl.fcntl(fd, fcntl.F_GETFL) & O_DIRECT
+    finally:
+        os.close(fd)
+    assert direct._pool, "the buffer went back to the pool"
+    assert (tmp_path / "out").stat().st_size == ALIGNMENT + 1
+
+
+def test_closing_without_flush_writes_nothing_more(tmp_path: Path) -> None:
+    fd = open_direct(tmp_path / "out", os.O_WRONLY | os.O_CREAT)
+    assert fd is not None
+    try:
+        writer = DirectWriter(fd, 0)
+        writer.write(b"y" * 100)
+        writer.close(flush=False)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "out").stat().st_size == 0
+
+
+def test_the_local_store_writes_parts_directly_and_reads_them_back(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    upload = "6f1c3b5e-7d7f-4a77-9d3c-2b0f4a8c1e11"
+    token = store.start_staging(upload)
+    size = BUFFER_SIZE + 3 * ALIGNMENT
+    first, second = os.urandom(size), os.urandom(1234)
+    parts = [
+        # Written ahead of the digest (kept in the cache), then in order (direct).
+        store.write_part(upload, token, 1, [second], offset=size, read_back_soon=True),
+        store.write_part(upload, token, 0, [first[:5000], first[5000:]], offset=0),
+    ]
+    assert b"".join(store.read_parts(upload, token, sorted(parts, key=lambda p: p.index))) == (
+        first + second
+    )
+    info = store.commit_staging(upload, token, parts, sha(first + second))
+    assert info.size == size + 1234
+    assert b"".join(store.open(info.sha256)) == first + second
