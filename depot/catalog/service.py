@@ -156,6 +156,57 @@ def list_spaces(db: Session, principal: Principal, *, org: Org | None = None) ->
 # -- artifacts and versions ---------------------------------------------------------------
 
 
+def new_artifact(
+    space: Space,
+    name: str,
+    kind: ArtifactKind | str,
+    *,
+    description: str = "",
+    metadata: dict[str, Any] | None = None,
+    created_by_id: int | None = None,
+    display_name: str = "",
+) -> Artifact:
+    """A checked, unsaved artifact for ``space``; :func:`insert_artifact` saves it.
+
+    Raises:
+        Invalid: bad name or kind.
+    """
+    _check(
+        _ARTIFACT_NAME,
+        name,
+        "artifact name",
+        "use 1-256 letters, digits, '.', '-' or '_', not starting with '.' or '-'",
+    )
+    try:
+        kind = ArtifactKind(kind)
+    except ValueError:
+        allowed = ", ".join(k.value for k in ArtifactKind)
+        raise Invalid(f"artifact kind must be one of {allowed}", loc=("kind",)) from None
+    now = utcnow()
+    return Artifact(
+        space_id=space.id,
+        name=name,
+        kind=kind.value,
+        display_name=display_name,
+        description=description,
+        metadata_=dict(metadata or {}),
+        created_by_id=created_by_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def insert_artifact(db: Session, space: Space, artifact: Artifact) -> Artifact:
+    """Save a new artifact made by :func:`new_artifact`.
+
+    Raises:
+        Conflict: the space already has an artifact with that name.
+    """
+    conflict = f"{space.slug} already has an artifact named {artifact.name!r}"
+    add_unique(db, artifact, conflict)
+    return artifact
+
+
 def create_artifact(
     db: Session,
     space: Space,
@@ -172,30 +223,15 @@ def create_artifact(
         Invalid: bad name or kind.
         Conflict: the space already has an artifact with that name.
     """
-    _check(
-        _ARTIFACT_NAME,
+    artifact = new_artifact(
+        space,
         name,
-        "artifact name",
-        "use 1-256 letters, digits, '.', '-' or '_', not starting with '.' or '-'",
-    )
-    try:
-        kind = ArtifactKind(kind)
-    except ValueError:
-        allowed = ", ".join(k.value for k in ArtifactKind)
-        raise Invalid(f"artifact kind must be one of {allowed}", loc=("kind",)) from None
-    now = utcnow()
-    artifact = Artifact(
-        space_id=space.id,
-        name=name,
-        kind=kind.value,
+        kind,
         description=description,
-        metadata_=dict(metadata or {}),
+        metadata=metadata,
         created_by_id=created_by_id,
-        created_at=now,
-        updated_at=now,
     )
-    add_unique(db, artifact, f"{space.slug} already has an artifact named {name!r}")
-    return artifact
+    return insert_artifact(db, space, artifact)
 
 
 def get_artifact(db: Session, space: Space, name: str) -> Artifact:
@@ -233,7 +269,7 @@ def create_version(
         description=description,
         metadata_=dict(metadata or {}),
         manifest=dict(manifest or {}),
-        commit_id=hashlib.sha1(version_id.bytes).hexdigest(),
+        commit_id=commit_id_of(version_id),
         created_by_id=created_by_id,
         created_at=now,
         updated_at=now,
@@ -241,6 +277,21 @@ def create_version(
     db.add(version)
     db.flush()
     return version
+
+
+def commit_id_of(version_id: uuid.UUID) -> str:
+    """The 40-hex commit id a version shows where clients expect git (the HF surface)."""
+    return hashlib.sha1(version_id.bytes).hexdigest()
+
+
+def _next_number(db: Session, artifact_id: uuid.UUID) -> int:
+    """The number the lineage's next version takes, with the lineage locked for it."""
+    if db.get_bind().dialect.name != "sqlite":
+        # Lock the lineage so two finalizations cannot take the same number (SQLite's
+        # writers already hold the database's one write lock, taken at BEGIN IMMEDIATE).
+        db.execute(select(Artifact.id).where(Artifact.id == artifact_id).with_for_update())
+    latest = db.scalar(select(func.max(Version.number)).where(Version.artifact_id == artifact_id))
+    return (latest or 0) + 1
 
 
 def finalize_version(db: Session, version: Version) -> Version:
@@ -251,12 +302,7 @@ def finalize_version(db: Session, version: Version) -> Version:
     """
     if version.status != VersionStatus.STAGED:
         raise Invalid(f"version is {version.status}, only a staged version can be finalized")
-    # Lock the lineage so two finalizations cannot take the same number.
-    db.scalar(select(Artifact).where(Artifact.id == version.artifact_id).with_for_update())
-    latest = db.scalar(
-        select(func.max(Version.number)).where(Version.artifact_id == version.artifact_id)
-    )
-    version.number = (latest or 0) + 1
+    version.number = _next_number(db, version.artifact_id)
     version.status = VersionStatus.READY
     version.finalized_at = version.updated_at = utcnow()
     db.flush()
@@ -279,17 +325,28 @@ def create_release(
     Files can be attached to the artifact and linked to the release (as the Model
     Repository API does); the version's own file set stays empty and immutable.
     """
-    version = create_version(
-        db,
-        artifact,
-        created_by_id=created_by_id,
+    version_id = uuid.uuid4()
+    now = utcnow()
+    version = Version(
+        id=version_id,
+        artifact_id=artifact.id,
+        number=_next_number(db, artifact.id),
+        status=VersionStatus.READY,
         label=label,
+        release_type=release_type,
+        released_at=released_at,
         description=description,
-        metadata=metadata,
+        metadata_=dict(metadata or {}),
+        manifest={},
+        commit_id=commit_id_of(version_id),
+        created_by_id=created_by_id,
+        created_at=now,
+        updated_at=now,
+        finalized_at=now,
     )
-    version.release_type = release_type
-    version.released_at = released_at
-    return finalize_version(db, version)
+    db.add(version)
+    db.flush()
+    return version
 
 
 def list_versions(db: Session, artifact: Artifact) -> list[Version]:

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, event, insert
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, event, insert, inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
@@ -21,6 +21,7 @@ from depot.db.base import Base, Json, UTCDateTime, utcnow
 
 __all__ = [
     "CARD_DEFAULTS",
+    "NEW_CARD",
     "LISTED_COLUMNS",
     "SEARCHED_FIELDS",
     "ModelCard",
@@ -28,6 +29,9 @@ __all__ = [
     "compose_search_text",
 ]
 
+# The key, in a new artifact's ``inspect(artifact).info``, of the values its card is
+# inserted with; without it the card gets the defaults and a search text of its own.
+NEW_CARD = "depot.model_card"
 # What a card says when nobody said otherwise (a model created by another surface).
 CARD_DEFAULTS = {
     "product_type": "ML Model",
@@ -150,13 +154,16 @@ def _card_for_new_model(
     # same savepoint); model records then fill it in.
     if target.kind != ArtifactKind.MODEL:
         return
+    values = inspect(target).info.pop(NEW_CARD, None) or {
+        **CARD_DEFAULTS,
+        "search_text": compose_search_text(target, None),
+    }
     connection.execute(
         insert(ModelCard).values(
             artifact_id=target.id,
             space_id=target.space_id,
             created_at=target.created_at,
             archived_at=target.archived_at,
-            search_text=compose_search_text(target, None),
-            **CARD_DEFAULTS,
+            **values,
         )
     )

@@ -15,18 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Row, bindparam, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Row, bindparam, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from depot.access.models import Role
 from depot.access.service import Principal, require, visible_spaces
 from depot.blobs.models import Blob
 from depot.catalog.models import Artifact, ArtifactKind, File, Org, Space, Version, VersionStatus
-from depot.catalog.service import create_artifact
+from depot.catalog.service import insert_artifact, new_artifact
 from depot.db.base import add_unique, utcnow
 from depot.errors import Invalid, NotFound, QuotaExceeded
 from depot.model_records.models import (
     CARD_DEFAULTS,
+    NEW_CARD,
     ModelCard,
     ModelFile,
     compose_search_text,
@@ -218,26 +219,21 @@ def create_model_record(
             raise QuotaExceeded(
                 f"space {space.slug} has reached its catalog product limit of {product_limit}"
             )
-    artifact = create_artifact(
-        db,
+    artifact = new_artifact(
         space,
         body.slug or slugify(body.name),
         ArtifactKind.MODEL,
         description=body.description or "",
         created_by_id=created_by_id,
+        display_name=body.name,
     )
-    artifact.display_name = body.name
     values = {name: getattr(body, name) for name in CARD_FIELDS}
     for name, default in CARD_DEFAULTS.items():
         values[name] = values[name] or default
-    # The new model already has its card, with the defaults (see depot.model_records.models):
-    # one UPDATE fills it in, without loading it first.
-    db.execute(
-        update(ModelCard)
-        .where(ModelCard.artifact_id == artifact.id)
-        .values(**values, search_text=compose_search_text(artifact, ModelCard(**values)))
-    )
-    db.flush()
+    values["search_text"] = compose_search_text(artifact, ModelCard(**values))
+    # The card is inserted with the artifact, filled in (see depot.model_records.models).
+    inspect(artifact).info[NEW_CARD] = values
+    insert_artifact(db, space, artifact)
     return artifact
 
 
@@ -441,14 +437,21 @@ _ranked_files = (
 _FILES = select(_ranked_files).where(_ranked_files.c.rn == 1)
 
 
-def summarize(db: Session, artifact_ids: Sequence[uuid.UUID]) -> list[ModelSummary]:
-    """Summaries of the given models, in the given order, computed from their data."""
+def summarize(
+    db: Session, artifact_ids: Sequence[uuid.UUID], *, new: bool = False
+) -> list[ModelSummary]:
+    """Summaries of the given models, in the given order, computed from their data.
+
+    Args:
+        new: the models were created in this transaction, so they have no versions
+            and no files yet (nothing is read for those).
+    """
     if not artifact_ids:
         return []
     ids = {"ids": list(artifact_ids)}
     found = {row.id: row for row in db.execute(_MODELS, ids)}
-    versions = {row.artifact_id: row for row in db.execute(_RELEASES, ids)}
-    files = {row.artifact_id: row for row in db.execute(_FILES, ids)}
+    versions = {} if new else {row.artifact_id: row for row in db.execute(_RELEASES, ids)}
+    files = {} if new else {row.artifact_id: row for row in db.execute(_FILES, ids)}
     return [
         _summary(found[artifact_id], versions.get(artifact_id), files.get(artifact_id))
         for artifact_id in artifact_ids

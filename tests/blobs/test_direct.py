@@ -11,7 +11,6 @@ from depot.blobs.direct import ALIGNMENT, BUFFER_SIZE, O_DIRECT, DirectWriter, o
 from depot.blobs.local import LocalBlobStore
 from tests.blobs.conformance import sha
 
-pytestmark = pytest.mark.skipif(not O_DIRECT, reason="O_DIRECT is Linux-only")
 
 
 def _write(path: Path, blocks: list[bytes], position: int = 0) -> None:

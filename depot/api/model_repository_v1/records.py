@@ -118,7 +118,7 @@ def create_model(
         created_by_id=principal.user_id,
         product_limit=svc.settings.catalog_product_limit,
     )
-    return records.summarize(db, [artifact.id])[0]
+    return records.summarize(db, [artifact.id], new=True)[0]
 
 
 @router.patch("/catalog/products/{product_id}/model-repository", response_model=ModelSummary)
