@@ -12,7 +12,6 @@ from depot.blobs.local import LocalBlobStore
 from tests.blobs.conformance import sha
 
 
-
 def _write(path: Path, blocks: list[bytes], position: int = 0) -> None:
     fd = open_direct(path, os.O_WRONLY | os.O_CREAT)
     assert fd is not None, "the test directory's filesystem refuses O_DIRECT"
