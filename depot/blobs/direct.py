@@ -17,21 +17,25 @@ writes whole buffers; the unaligned tail of the stream goes through the cache (t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import mmap
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["ALIGNMENT", "O_DIRECT", "DirectWriter", "open_direct"]
 
 # Page size: a multiple of every device's logical block size that Linux supports.
 ALIGNMENT = mmap.PAGESIZE
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
-BUFFER_SIZE = 4 * 1024 * 1024
+BUFFER_SIZE = 2 * 1024 * 1024
 # Buffers kept for the next writers: each is touched once and reused, never handed back
 # to the kernel (a fresh one costs page faults). Beyond these, buffers are unmapped.
-_IDLE_BUFFERS = 4
+_IDLE_BUFFERS = 8
+# Where full buffers are written; each writer has at most one write in flight.
+_writes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="depot-direct-write")
 
 _pool: list[mmap.mmap] = []
 _pool_lock = threading.Lock()
@@ -67,8 +71,12 @@ def open_direct(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -> 
 class DirectWriter:
     """Writes a stream at ``position`` (aligned) of ``fd``, opened with ``O_DIRECT``.
 
+    Two buffers take turns: while one is written (in a thread of its own; the write waits
+    for the device and holds no lock), the caller fills the other, so hashing and
+    receiving the next bytes overlap the disk's work instead of waiting for it.
+
     Call :meth:`write` with blocks of any size, then :meth:`close` exactly once, also
-    after an error (it returns the buffer; with ``flush=False`` nothing more is written).
+    after an error (it returns the buffers; with ``flush=False`` nothing more is written).
     """
 
     def __init__(self, fd: int, position: int) -> None:
@@ -76,50 +84,62 @@ class DirectWriter:
             raise ValueError(f"a direct write must start at a multiple of {ALIGNMENT}")
         self._fd = fd
         self._position = position
-        self._buffer = _take_buffer()
-        self._view = memoryview(self._buffer)
+        self._buffers = [_take_buffer(), _take_buffer()]
+        self._views = [memoryview(buffer) for buffer in self._buffers]
+        self._current = 0
         self._filled = 0
+        self._pending: Future[None] | None = None
         self._direct = True
 
     def write(self, data: bytes | memoryview) -> None:
         source = memoryview(data).cast("B")
         while source:
+            view = self._views[self._current]
             take = min(len(source), BUFFER_SIZE - self._filled)
-            self._view[self._filled : self._filled + take] = source[:take]
+            view[self._filled : self._filled + take] = source[:take]
             self._filled += take
             source = source[take:]
             if self._filled == BUFFER_SIZE:
-                self._write_out(BUFFER_SIZE)
+                self._wait()
+                self._pending = _writes.submit(self._pwrite, view, self._position)
+                self._position += BUFFER_SIZE
+                self._current = 1 - self._current
+                self._filled = 0
 
     def close(self, *, flush: bool = True) -> None:
         """Write what is buffered (whole pages directly, the tail through the cache)."""
         try:
-            if flush and self._filled:
-                aligned = self._filled - self._filled % ALIGNMENT
-                if aligned:
-                    self._write_out(aligned)
-                if self._filled:
-                    self._through_cache()
-                    self._write_out(self._filled)
+            if not flush:
+                with contextlib.suppress(Exception):
+                    self._wait()
+                return
+            self._wait()
+            view = self._views[self._current]
+            aligned = self._filled - self._filled % ALIGNMENT
+            if aligned:
+                self._pwrite(view[:aligned], self._position)
+            if self._filled > aligned:
+                self._through_cache()
+                self._pwrite(view[aligned : self._filled], self._position + aligned)
         finally:
-            self._view.release()
-            _give_back(self._buffer)
+            for view, buffer in zip(self._views, self._buffers, strict=True):
+                view.release()
+                _give_back(buffer)
 
-    def _write_out(self, length: int) -> None:
-        """Write the buffer's first ``length`` bytes and keep what follows them."""
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _pwrite(self, data: memoryview, position: int) -> None:
         done = 0
-        while done < length:
-            written = os.pwrite(self._fd, self._view[done:length], self._position + done)
+        while done < len(data):
+            written = os.pwrite(self._fd, data[done:], position + done)
             if written <= 0:
                 raise OSError(errno.EIO, "the file took no bytes")
             done += written
-            if done < length and (done % ALIGNMENT or written % ALIGNMENT):
+            if done < len(data) and (done % ALIGNMENT or written % ALIGNMENT):
                 self._through_cache()  # a short write left the rest unaligned
-        self._position += length
-        rest = self._filled - length
-        if rest:
-            self._view[:rest] = self._view[length : self._filled]
-        self._filled = rest
 
     def _through_cache(self) -> None:
         if self._direct:
