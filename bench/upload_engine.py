@@ -3,7 +3,8 @@
 Measures, in one run and on the embedded default (SQLite + local files):
 
 - the pipeline: 1 GiB hashed with SHA-256, written and fsynced (the limit);
-- the upload engine receiving the same amount as 16 MiB chunks in order, one at a time;
+- the upload engine receiving the same amount in chunks of the default size (64 MiB),
+  in order, one at a time;
 - the same with 4 chunks in flight (threads), as a client with parallel connections would;
 - completion latency after those chunks (no re-read expected) and after chunks received
   by another process (one full re-read expected).
@@ -37,7 +38,7 @@ from depot.db.migrate import upgrade
 from depot.settings import Settings
 from depot.uploads.service import UploadService
 
-CHUNK = 16 * MiB
+CHUNK = Settings.model_fields["upload_chunk_size"].default
 
 
 def engine(
