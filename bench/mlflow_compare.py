@@ -9,8 +9,10 @@ and starts, side by side on free loopback ports:
 
 Then it measures, alternating between the two so that the machine's noise falls on both:
 
-- the same 1 GiB file, read from disk: ``mlflow.log_artifact`` against the Model Repository
-  chunk API (4 chunks in flight) and the Python client's ``push``; then
+- 1 GiB files, read from disk: ``mlflow.log_artifact`` (one stream) against the Model
+  Repository chunk API on one connection and with 4 chunks in flight, and the Python
+  client's ``push`` (each upload of Depot's gets a file of its own, as large, so none
+  deduplicates); then
   ``mlflow.artifacts.download_artifacts`` against the Model Repository download endpoint and
   the Python client's ``pull``, each written to disk and checked;
 - registering models: ``create_registered_model`` + ``create_model_version`` against a Model
@@ -765,9 +767,12 @@ def main() -> None:
             # holds, and a chunk upload of held content measures discarding a duplicate.
             source = tmp / f"upload-{run}" / "model.bin"
             pushed_source = tmp / f"upload-{run}" / "push" / "model.bin"
+            single_source = tmp / f"upload-{run}" / "single" / "model.bin"
             pushed_source.parent.mkdir(parents=True)
-            digest = write_payload(source, Payload(size, seed=2 * run + 1))
-            write_payload(pushed_source, Payload(size, seed=2 * run + 2))
+            single_source.parent.mkdir(parents=True)
+            digest = write_payload(source, Payload(size, seed=3 * run + 1))
+            write_payload(pushed_source, Payload(size, seed=3 * run + 2))
+            single_digest = write_payload(single_source, Payload(size, seed=3 * run + 3))
 
             os.sync()
             uploaded = driver.call("upload", path=str(source))
@@ -796,6 +801,12 @@ def main() -> None:
             seconds, completion, artifact = depot_chunk_upload(depot, product["id"], source, digest)
             record("depot_chunk_upload_mb_per_s", size / seconds / 1e6)
             record("depot_chunk_complete_ms", completion * 1000)
+            os.sync()
+            # One connection, chunks one after another: like log_artifact's single stream.
+            seconds, _, _ = depot_chunk_upload(
+                depot, product["id"], single_source, single_digest, in_flight=1
+            )
+            record("depot_chunk_single_mb_per_s", size / seconds / 1e6)
 
             # Downloads, each into a file on the same disk.
             os.sync()
@@ -919,6 +930,13 @@ def main() -> None:
 
     up, down = medians["mlflow_upload_mb_per_s"], medians["mlflow_download_mb_per_s"]
     rows = [
+        versus(
+            f"upload {label}, chunk API, one connection",
+            medians["depot_chunk_single_mb_per_s"],
+            up,
+            "MB/s",
+            target=">= 1.5x",
+        ),
         versus(
             f"upload {label}, chunk API, {IN_FLIGHT} in flight",
             medians["depot_chunk_upload_mb_per_s"],
