@@ -10,10 +10,11 @@ database (authenticating a new token, ending a transaction) goes to the thread p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 from anyio import CancelScope, to_thread
 from fastapi import Depends, Request
@@ -24,7 +25,18 @@ from depot.access.service import Principal, authenticate, record_token_use
 from depot.db.base import utcnow
 from depot.services import Services
 
-__all__ = ["CurrentPrincipal", "ReadDb", "Svc", "WriteDb", "bearer_token", "get_services"]
+__all__ = [
+    "CurrentPrincipal",
+    "ReadDb",
+    "Svc",
+    "WriteDb",
+    "bearer_token",
+    "get_services",
+    "short_read",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 async def get_services(request: Request) -> Services:
@@ -43,26 +55,59 @@ def bearer_token(request: Request) -> str | None:
 
 
 @asynccontextmanager
-async def _transaction(scope: AbstractContextManager[Session]) -> AsyncIterator[Session]:
+async def _transaction(
+    scope: AbstractContextManager[Session], *, leave_on_loop: bool = False
+) -> AsyncIterator[Session]:
     """Enter ``scope`` on the loop (it only makes a Session object, which connects on its
     first query, in the handler's thread) and leave it in a thread: leaving commits or
     rolls back and returns the connection, which may wait on the database. Leaving is
-    shielded, so a client hanging up cannot leak the connection."""
+    shielded, so a client hanging up cannot leak the connection. ``leave_on_loop``: the
+    leaving cannot wait (a read on SQLite), so it skips the thread hop."""
     session = scope.__enter__()
     try:
         yield session
     except BaseException as exc:
+        if leave_on_loop:
+            scope.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         with CancelScope(shield=True):
             await to_thread.run_sync(scope.__exit__, type(exc), exc, exc.__traceback__)
         raise
+    if leave_on_loop:
+        scope.__exit__(None, None, None)
+        return
     with CancelScope(shield=True):
         await to_thread.run_sync(scope.__exit__, None, None, None)
 
 
 async def read_db(services: Annotated[Services, Depends(get_services)]) -> AsyncIterator[Session]:
     """A read-only session for the request."""
-    async with _transaction(services.database.read()) as session:
+    # Ending a read on SQLite is a rollback in this process: nothing to wait for.
+    leave_on_loop = services.database.is_sqlite
+    async with _transaction(services.database.read(), leave_on_loop=leave_on_loop) as session:
         yield session
+
+
+def short_read(handler: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """Run a read-only handler on the event loop on SQLite, in the thread pool otherwise.
+
+    For handlers that only run a few indexed queries on their ``ReadDb`` session (the
+    metadata GETs). On SQLite such a read is CPU work in this process (WAL readers never
+    wait for a lock), so the hop to the thread pool FastAPI makes for a plain ``def``
+    handler is pure cost: about 0.8 ms of a 3 ms artifact GET, measured. On PostgreSQL a
+    query waits on the network, and waiting on the loop would stall every other request,
+    so there the handler keeps its thread. Never for handlers that reach the blob store,
+    embed text or write.
+    """
+
+    @functools.wraps(handler)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        db = next(value for value in kwargs.values() if isinstance(value, Session))
+        if db.get_bind().dialect.name == "sqlite":
+            return handler(*args, **kwargs)
+        return await to_thread.run_sync(functools.partial(handler, *args, **kwargs))
+
+    return run
 
 
 async def write_db(services: Annotated[Services, Depends(get_services)]) -> AsyncIterator[Session]:

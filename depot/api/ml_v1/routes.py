@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from depot.access.models import User
 from depot.access.service import Principal
-from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
+from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb, short_read
 from depot.api.ml_v1.shapes import artifact_shape, file_shape, ml_repo_shape, version_shape
 from depot.catalog.models import Artifact, ArtifactKind, Org, Space
 from depot.errors import Invalid
@@ -67,6 +67,7 @@ def tenant_id(request: Request, hostName: str | None = None) -> dict[str, Any]: 
 
 
 @router.get("/session")
+@short_read
 def session(principal: CurrentPrincipal, db: ReadDb) -> dict[str, Any]:
     """Who the key belongs to, and the tenant (org) the ML API works in for them."""
     user = db.get(User, principal.user_id)
@@ -117,6 +118,7 @@ def list_ml_repos(
 
 
 @router.get("/ml-repos/{repo_id}")
+@short_read
 def get_ml_repo(repo_id: str, principal: CurrentPrincipal, db: ReadDb) -> dict[str, Any]:
     return {"data": _repo(db, repos.get_ml_repo(db, principal, repo_id))}
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from depot.access.models import Role
 from depot.access.service import Principal, require
-from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
+from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb, short_read
 from depot.api.download import blob_response
 from depot.catalog import browse
 from depot.catalog import service as catalog
@@ -196,6 +196,7 @@ def create_artifact(
 
 
 @router.get(ARTIFACT, response_model=ArtifactOut)
+@short_read
 def get_artifact(
     org: str, space: str, name: str, principal: CurrentPrincipal, db: ReadDb
 ) -> ArtifactOut:
@@ -247,6 +248,7 @@ def create_version(
 
 
 @router.get(f"{ARTIFACT}/versions/{{ref}}", response_model=VersionDetailOut)
+@short_read
 def get_version(
     org: str, space: str, name: str, ref: str, principal: CurrentPrincipal, db: ReadDb
 ) -> VersionDetailOut:
