@@ -196,7 +196,7 @@ class UploadService:
         """
         with self.database.read() as db:
             row = self._load(db, session_id)
-            return self._view(row, self._chunks(db, session_id))
+            return self._view(row, self._parts(db, session_id))
 
     def get_context(self, session_id: uuid.UUID) -> dict[str, Any]:
         """What the surface that opened the session stored with it (one cheap read).
@@ -220,7 +220,7 @@ class UploadService:
                     .order_by(UploadSession.created_at)
                 )
             )
-            return [self._view(row, self._chunks(db, row.id)) for row in rows]
+            return [self._view(row, self._parts(db, row.id)) for row in rows]
 
     # -- chunks -------------------------------------------------------------------------
 
@@ -296,7 +296,7 @@ class UploadService:
                     raise SizeMismatch(
                         f"chunk {index} must be {expected_size} bytes, received {part.size}"
                     )
-                self._record_chunk(session_id, part)
+                view = self._record_chunk(session_id, part)
             except BaseException:
                 if claim is not None:
                     self.tracker.release(claim, keep=False)
@@ -307,7 +307,7 @@ class UploadService:
             else:
                 self.tracker.stored_ahead(key, part)
         self._advance_digest(session_id, row.storage_token)
-        return self.get_upload(session_id)
+        return view
 
     def _part_limit(self) -> int:
         return min(MAX_CHUNK_SIZE, self.settings.upload_max_size)
@@ -361,7 +361,8 @@ class UploadService:
             )
         return learnt
 
-    def _record_chunk(self, session_id: uuid.UUID, part: StagedPart) -> None:
+    def _record_chunk(self, session_id: uuid.UUID, part: StagedPart) -> UploadView:
+        """Record a stored chunk; the session as it is then (read in the same transaction)."""
         with self.database.write() as db:
             row = self._load(db, session_id, lock=True)
             # The session may have been aborted or expired while the bytes travelled.
@@ -384,6 +385,8 @@ class UploadService:
             if row.status == UploadStatus.INITIALIZED:
                 row.status = UploadStatus.UPLOADING
             row.updated_at = utcnow()
+            db.flush()
+            return self._view(row, self._parts(db, session_id))
 
     def _guard(self, key: str, index: int) -> _ChunkGuard:
         return _ChunkGuard(self, (key, index))
@@ -444,7 +447,7 @@ class UploadService:
                     raise DigestMismatch(
                         f"sha256 mismatch: the upload completed as {row.blob_sha256}"
                     )
-                return self._view(row, self._chunks(db, session_id))
+                return self._view(row, self._parts(db, session_id))
             self._check_open(row)
             if given and row.expected_sha256 and given != row.expected_sha256:
                 raise Invalid(
@@ -483,7 +486,7 @@ class UploadService:
                 done.size = info.size
                 done.completed_at = done.updated_at = utcnow()
                 db.flush()
-                view = self._view(done, self._chunks(db, session_id))
+                view = self._view(done, self._parts(db, session_id))
         except BaseException:
             self._reopen(session_id)
             raise
@@ -645,27 +648,20 @@ class UploadService:
             detail = f": {row.error}" if row.error else ""
             raise Invalid(f"upload session is {status.value}{detail}")
 
-    def _chunks(self, db: Session, session_id: uuid.UUID, start: int = 0) -> list[UploadChunk]:
-        return list(
-            db.scalars(
-                select(UploadChunk)
+    def _parts(self, db: Session, session_id: uuid.UUID, start: int = 0) -> list[StagedPart]:
+        """The session's received chunks in index order, as plain tuples: a view is built
+        after every chunk, and loading hundreds of ORM rows each time would cost more than
+        the chunk's other database work."""
+        return [
+            StagedPart(index=index, size=size, etag=etag, offset=offset)
+            for index, size, etag, offset in db.execute(
+                select(UploadChunk.index, UploadChunk.size, UploadChunk.etag, UploadChunk.offset)
                 .where(UploadChunk.session_id == session_id, UploadChunk.index >= start)
                 .order_by(UploadChunk.index)
             )
-        )
-
-    def _parts(self, db: Session, session_id: uuid.UUID, start: int = 0) -> list[StagedPart]:
-        return [
-            StagedPart(
-                index=chunk.index,
-                size=chunk.size,
-                etag=chunk.etag,
-                offset=chunk.offset,
-            )
-            for chunk in self._chunks(db, session_id, start=start)
         ]
 
-    def _view(self, row: UploadSession, chunks: Sequence[UploadChunk]) -> UploadView:
+    def _view(self, row: UploadSession, chunks: Sequence[StagedPart]) -> UploadView:
         count = (
             _chunk_count(row.expected_size or 0, row.chunk_size)
             if row.chunk_size is not None
