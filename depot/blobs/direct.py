@@ -31,9 +31,9 @@ __all__ = ["ALIGNMENT", "O_DIRECT", "DirectWriter", "open_direct"]
 ALIGNMENT = mmap.PAGESIZE
 O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 BUFFER_SIZE = 2 * 1024 * 1024
-# Buffers kept for the next writers: each is touched once and reused, never handed back
-# to the kernel (a fresh one costs page faults). Beyond these, buffers are unmapped.
-_IDLE_BUFFERS = 8
+# Buffers kept for the next writer (one writer's pair): reusing them saves the page faults
+# of fresh ones; more would stay resident in an idle server (the memory target counts them).
+_IDLE_BUFFERS = 2
 # Where full buffers are written; each writer has at most one write in flight.
 _writes = ThreadPoolExecutor(max_workers=8, thread_name_prefix="depot-direct-write")
 

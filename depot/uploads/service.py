@@ -38,6 +38,7 @@ from depot.errors import (
     PayloadTooLarge,
     SizeMismatch,
 )
+from depot.memory import release_free_memory
 from depot.settings import MiB, Settings
 from depot.uploads.digest import DigestClaim, DigestTracker
 from depot.uploads.models import UploadChunk, UploadSession, UploadStatus
@@ -491,6 +492,7 @@ class UploadService:
             self._reopen(session_id)
             raise
         self.tracker.forget(str(session_id))
+        release_free_memory()  # what streaming the chunks left in the allocator's arenas
         return view
 
     def _check_complete(self, row: UploadSession, parts: Sequence[StagedPart]) -> None:
