@@ -376,17 +376,18 @@ def test_list_models_shows_what_the_caller_may_see(
 # -- stores with pre-signed URLs ----------------------------------------------------------
 
 
+# Only the scale-out configuration has a store that signs URLs (S3): the local store
+# serves its files itself.
+@pytest.mark.postgres
+@pytest.mark.parametrize("configuration", ["scale-out"], indirect=True)
 def test_a_store_with_presigned_urls_gets_a_redirect(
     push: Push,
     hf_endpoint: str,
     world: World,
     tmp_path: Path,
     services: Services,
-    configuration: str,
     requests_seen: list[tuple[str, str]],
 ) -> None:
-    if configuration != "scale-out":
-        pytest.skip("the local store serves its files itself")
     version = push("ml/tiny", FILES)
     services.store.redirect_downloads = True  # type: ignore[attr-defined]
     head = httpx.head(
