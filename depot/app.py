@@ -9,16 +9,19 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.routing import Mount
 
 from depot import __version__
 from depot.agents.indexer import index_pending, sweep_expired
 from depot.api.agents_v1 import router as agents_router
 from depot.api.errors import install_error_handlers
+from depot.api.huggingface import PREFIX as HUGGINGFACE_PREFIX
 from depot.api.huggingface import router as huggingface_router
 from depot.api.ml_v1 import PREFIXES as ML_PREFIXES
 from depot.api.ml_v1 import router as ml_router
 from depot.api.model_repository_v1 import router as model_repository_router
 from depot.api.native import router as native_router
+from depot.api.routing import in_thread
 from depot.jobs.gc import collect_garbage
 from depot.jobs.runner import JobRunner, PeriodicJob
 from depot.services import Services, build_services
@@ -102,16 +105,25 @@ def create_app(
     install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
+    @in_thread
     def healthz() -> dict[str, str]:
         # Ready means the metadata database answers; a load balancer can act on a 503.
         with svc.database.read() as db:
             db.execute(text("SELECT 1"))
         return {"status": "ok"}
 
-    app.include_router(native_router, prefix="/api/v1")
-    app.include_router(model_repository_router, prefix="/api/v1.0")
-    for prefix in ML_PREFIXES:
-        app.include_router(ml_router, prefix=prefix)
-    app.include_router(agents_router, prefix="/v1")
-    app.include_router(huggingface_router, prefix="/hf/{org}")
+    surfaces = [
+        ("/api/v1", native_router),
+        ("/api/v1.0", model_repository_router),
+        *((prefix, ml_router) for prefix in ML_PREFIXES),
+        ("/v1", agents_router),
+        (HUGGINGFACE_PREFIX, huggingface_router),
+    ]
+    for prefix, router in surfaces:
+        app.include_router(router, prefix=prefix)
+    # NOTE: each surface is also mounted at its prefix, ahead of the included routes, and
+    # requests reach it through the mount. FastAPI tries every route of the included routers
+    # in turn (~3 us each, 156 of them: 0.5 ms before a Hugging Face route answers); a
+    # mount tests its prefix first. The included routes stay for the OpenAPI document.
+    app.router.routes[:0] = [Mount(prefix, app=router) for prefix, router in surfaces]
     return app

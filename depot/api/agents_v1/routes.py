@@ -30,6 +30,7 @@ from depot.agents.service import IncomingFile, RecordView
 from depot.api.agents_v1.form import FilePart, read_form
 from depot.api.body import consume_body_in_thread
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc
+from depot.api.routing import OneHopRoute
 from depot.blobs.meter import Meter
 from depot.errors import Invalid
 from depot.knowledge.service import promote
@@ -39,7 +40,7 @@ __all__ = ["artifact_out", "router"]
 
 Changes = TypeVar("Changes", bound=ArtifactChanges)
 
-router = APIRouter(tags=["agent artifacts"])
+router = APIRouter(tags=["agent artifacts"], route_class=OneHopRoute)
 NS = "/orgs/{org}/workspaces/{workspace}/namespaces/{namespace}"
 
 

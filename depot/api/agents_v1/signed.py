@@ -8,12 +8,13 @@ from fastapi import APIRouter, Request, Response
 
 from depot.api.deps import Svc
 from depot.api.download import blob_response
+from depot.api.routing import OneHopRoute
 from depot.catalog.models import File
 from depot.errors import NotFound
 
 __all__ = ["router"]
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=OneHopRoute)
 
 
 @router.api_route("/signed/agent-files/{file_id}", methods=["GET", "HEAD"])

@@ -1,4 +1,4 @@
-"""The Hugging Face Hub surface, mounted at ``/hf/{org}`` (see docs/huggingface.md)."""
+"""The Hugging Face Hub surface, at ``/hf/{org}`` (see docs/huggingface.md)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from depot.api.huggingface import account, downloads, uploads
 
-__all__ = ["router"]
+__all__ = ["PREFIX", "router"]
 
+PREFIX = "/hf"
 router = APIRouter(tags=["hugging face"])
-router.include_router(account.router)
-router.include_router(downloads.router)
-router.include_router(uploads.router)
+# The org is part of every route's own path, so the surface can be mounted at /hf.
+for module in (account, downloads, uploads):
+    router.include_router(module.router, prefix="/{org}")

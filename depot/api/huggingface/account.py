@@ -8,13 +8,14 @@ from fastapi import APIRouter, Response
 
 from depot.access.models import ApiToken, User
 from depot.api.deps import CurrentPrincipal, ReadDb
+from depot.api.routing import OneHopRoute
 from depot.catalog.service import list_orgs
 from depot.errors import Unsupported
 
 __all__ = ["router"]
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=OneHopRoute)
 
 XET_UNSUPPORTED = "Xet is not supported by Depot; set HF_HUB_DISABLE_XET=1 to upload"
 

@@ -17,13 +17,14 @@ from depot.access.models import Role
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc
 from depot.api.download import blob_response
 from depot.api.errors import error_response
+from depot.api.routing import OneHopRoute
 from depot.errors import EntryNotFound
 from depot.huggingface import browse
 from depot.huggingface.repos import load_repo, resolve_revision
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=OneHopRoute)
 
 REPO = "/api/models/{space}/{name}"
 # Larger pages are cut to PAGE_SIZE: the client asks `limit` of its total, and pages on.

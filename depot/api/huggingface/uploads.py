@@ -16,13 +16,14 @@ from starlette.concurrency import run_in_threadpool
 from depot.api.body import consume_body_in_thread
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
 from depot.api.errors import error_response, status_for
+from depot.api.routing import OneHopRoute
 from depot.errors import Conflict, PayloadTooLarge
 from depot.huggingface import commits, lfs
 from depot.services import Services
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=OneHopRoute)
 
 REPO = "/api/models/{space}/{name}"
 LFS = "/{space}/{name}.git/info/lfs/objects"

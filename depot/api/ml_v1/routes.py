@@ -11,6 +11,7 @@ from depot.access.models import User
 from depot.access.service import Principal
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb, short_read
 from depot.api.ml_v1.shapes import artifact_shape, file_shape, ml_repo_shape, version_shape
+from depot.api.routing import OneHopRoute
 from depot.catalog.models import Artifact, ArtifactKind, Org, Space
 from depot.errors import Invalid
 from depot.ml import repos, transfers, versions
@@ -29,7 +30,7 @@ from depot.services import Services
 __all__ = ["PREFIXES", "router", "surface_base"]
 
 PREFIXES = ("/api/svc/v1", "/api/ml/v1")
-router = APIRouter(tags=["ml api"])
+router = APIRouter(tags=["ml api"], route_class=OneHopRoute)
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0)]

@@ -10,13 +10,14 @@ from starlette.concurrency import run_in_threadpool
 from depot.api.body import consume_body_in_thread
 from depot.api.deps import Svc
 from depot.api.download import blob_response
+from depot.api.routing import OneHopRoute
 from depot.catalog.service import check_path
 from depot.ml import transfers
 from depot.services import Services
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["ml api signed urls"], include_in_schema=False)
+router = APIRouter(tags=["ml api signed urls"], include_in_schema=False, route_class=OneHopRoute)
 
 
 def _verify(request: Request, services: Services, method: str, resource: str) -> None:

@@ -12,6 +12,7 @@ from depot.access.models import Role
 from depot.api.body import consume_body_in_thread
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
 from depot.api.download import blob_response
+from depot.api.routing import OneHopRoute
 from depot.db.base import utcnow
 from depot.model_records import service as records
 from depot.model_records import uploads as model_uploads
@@ -27,7 +28,7 @@ from depot.uploads.schemas import UploadView
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=OneHopRoute)
 PRODUCT = "/catalog/products/{product_id}/model-artifacts"
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from depot.access.models import Role
 from depot.access.service import require, require_org_visible
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
+from depot.api.routing import OneHopRoute
 from depot.catalog.service import get_org
 from depot.model_records import service as records
 from depot.model_records.schemas import (
@@ -22,7 +23,7 @@ from depot.model_records.schemas import (
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=OneHopRoute)
 
 
 async def model_filters(  # async: FastAPI would run a plain def in the thread pool

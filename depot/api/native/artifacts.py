@@ -15,6 +15,7 @@ from depot.access.models import Role
 from depot.access.service import Principal, require
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb, short_read
 from depot.api.download import blob_response
+from depot.api.routing import OneHopRoute
 from depot.catalog import browse
 from depot.catalog import service as catalog
 from depot.catalog.models import Alias, Artifact, File, Space, Version
@@ -22,7 +23,7 @@ from depot.errors import NotFound
 
 __all__ = ["ArtifactPageOut", "ArtifactOut", "router", "summary_out"]
 
-router = APIRouter(tags=["artifacts"])
+router = APIRouter(tags=["artifacts"], route_class=OneHopRoute)
 SPACE = "/orgs/{org}/spaces/{space}"
 ARTIFACT = f"{SPACE}/artifacts/{{name}}"
 

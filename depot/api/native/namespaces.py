@@ -11,13 +11,14 @@ from depot.access.models import Role
 from depot.access.service import require
 from depot.agents import service as agents
 from depot.api.deps import CurrentPrincipal, ReadDb, WriteDb
+from depot.api.routing import OneHopRoute
 from depot.catalog.models import Namespace
 from depot.catalog.service import get_space
 from depot.knowledge.service import list_sources
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["namespaces"])
+router = APIRouter(tags=["namespaces"], route_class=OneHopRoute)
 SPACE = "/orgs/{org}/spaces/{space}"
 
 

@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 from depot.access.models import Role
 from depot.access.service import require_org, require_org_visible
 from depot.api.deps import CurrentPrincipal, ReadDb, WriteDb
+from depot.api.routing import OneHopRoute
 from depot.catalog.models import Space
 from depot.catalog.service import create_space, get_org, list_orgs, list_spaces
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["orgs and spaces"])
+router = APIRouter(tags=["orgs and spaces"], route_class=OneHopRoute)
 
 
 class OrgOut(BaseModel):

@@ -14,6 +14,7 @@ from depot.access.service import Principal, require
 from depot.api.body import consume_body_in_thread
 from depot.api.deps import CurrentPrincipal, Svc
 from depot.api.native.artifacts import VersionOut, version_out
+from depot.api.routing import OneHopRoute
 from depot.catalog import push
 from depot.catalog.models import Space, Version
 from depot.catalog.service import get_space
@@ -23,7 +24,7 @@ from depot.uploads.schemas import UploadView
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["push"])
+router = APIRouter(tags=["push"], route_class=OneHopRoute)
 
 
 class FileOffer(BaseModel):

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 from depot.access.service import require_org_visible
 from depot.api.deps import CurrentPrincipal, ReadDb
 from depot.api.native.artifacts import ArtifactPageOut, summary_out
+from depot.api.routing import OneHopRoute
 from depot.catalog import browse
 from depot.catalog.service import get_org
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=OneHopRoute)
 
 
 @router.get("/search", response_model=ArtifactPageOut)

@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 from depot.access import service as access
 from depot.access.models import ApiToken, User
 from depot.api.deps import CurrentPrincipal, ReadDb, WriteDb
+from depot.api.routing import OneHopRoute
 from depot.db.base import utcnow
 from depot.errors import NotFound
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], route_class=OneHopRoute)
 
 
 class TokenCreate(BaseModel):

@@ -7,11 +7,12 @@ from pydantic import BaseModel
 
 from depot.access.service import list_grants
 from depot.api.deps import CurrentPrincipal, ReadDb
+from depot.api.routing import OneHopRoute
 from depot.catalog.service import list_orgs
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["access"])
+router = APIRouter(tags=["access"], route_class=OneHopRoute)
 
 
 class OrgRef(BaseModel):
