@@ -23,7 +23,7 @@ from depot.agents.models import AgentRecord
 from depot.agents.schemas import ArtifactChanges, ArtifactCreate
 from depot.catalog.models import Artifact, ArtifactKind, File, Namespace, Org, Space, Version
 from depot.catalog.service import add_file, create_artifact, create_version, finalize_version
-from depot.db.base import add_unique, utcnow
+from depot.db.base import add_unique, parse_integer, utcnow
 from depot.errors import Conflict, Invalid, NotFound
 from depot.uploads.service import UploadService
 
@@ -139,8 +139,9 @@ def resolve(
     """
     query = select(Space).join(Org, Org.id == Space.org_id).where(Org.slug == org)
     space = db.scalar(query.where(Space.slug == workspace))
-    if space is None and workspace.isdigit():
-        space = db.scalar(query.where(Space.id == int(workspace)))
+    number = parse_integer(workspace)
+    if space is None and number is not None:
+        space = db.scalar(query.where(Space.id == number))
     if space is None:
         raise NotFound(f"workspace {org}/{workspace} not found")
     require(principal, space, role, what=f"workspace {org}/{workspace}")

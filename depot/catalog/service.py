@@ -25,7 +25,7 @@ from depot.catalog.models import (
     Version,
     VersionStatus,
 )
-from depot.db.base import add_unique, utcnow
+from depot.db.base import add_unique, parse_integer, utcnow
 from depot.errors import Invalid, NotFound
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "get_artifact",
     "get_org",
     "get_space",
+    "get_space_and_artifact",
     "list_files",
     "list_orgs",
     "list_versions",
@@ -136,6 +137,12 @@ _SPACE_BY_SLUGS = (
     .join(Org, Org.id == Space.org_id)
     .where(Org.slug == bindparam("org_slug"), Space.slug == bindparam("space_slug"))
 )
+_SPACE_AND_ARTIFACT = (
+    select(Space, Artifact)
+    .join(Org, Org.id == Space.org_id)
+    .outerjoin(Artifact, (Artifact.space_id == Space.id) & (Artifact.name == bindparam("name")))
+    .where(Org.slug == bindparam("org_slug"), Space.slug == bindparam("space_slug"))
+)
 _ARTIFACT_BY_NAME = select(Artifact).where(
     Artifact.space_id == bindparam("space_id"), Artifact.name == bindparam("name")
 )
@@ -159,6 +166,22 @@ def get_space(db: Session, org_slug: str, space_slug: str) -> Space:
     if space is None:
         raise NotFound(f"space {org_slug}/{space_slug} not found")
     return space
+
+
+def get_space_and_artifact(
+    db: Session, org_slug: str, space_slug: str, name: str
+) -> tuple[Space, Artifact | None]:
+    """The space ``org_slug/space_slug`` and its artifact ``name`` if there is one, in one query.
+
+    Raises:
+        NotFound: no such org or space.
+    """
+    row = db.execute(
+        _SPACE_AND_ARTIFACT, {"org_slug": org_slug, "space_slug": space_slug, "name": name}
+    ).first()
+    if row is None:
+        raise NotFound(f"space {org_slug}/{space_slug} not found")
+    return row[0], row[1]
 
 
 def list_spaces(db: Session, principal: Principal, *, org: Org | None = None) -> list[Space]:
@@ -399,10 +422,11 @@ def resolve_version(db: Session, artifact: Artifact, ref: str | None = None) -> 
         NotFound: nothing matches.
     """
     version: Version | None
+    number = parse_integer(ref or "")
     if ref in (None, "", "latest"):
         version = db.scalar(_LATEST_VERSION, {"artifact_id": artifact.id})
-    elif ref.isdigit():
-        version = db.scalar(_VERSION_BY_NUMBER, {"artifact_id": artifact.id, "number": int(ref)})
+    elif number is not None:
+        version = db.scalar(_VERSION_BY_NUMBER, {"artifact_id": artifact.id, "number": number})
     else:
         alias = db.get(Alias, (artifact.id, ref))
         version = (

@@ -15,7 +15,16 @@ from sqlalchemy.types import TypeDecorator
 
 from depot.errors import Conflict
 
-__all__ = ["Base", "Json", "UTCDateTime", "add_unique", "affected_rows", "new_id", "utcnow"]
+__all__ = [
+    "Base",
+    "Json",
+    "UTCDateTime",
+    "add_unique",
+    "affected_rows",
+    "new_id",
+    "parse_integer",
+    "utcnow",
+]
 
 # JSON everywhere, stored as JSONB on PostgreSQL.
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -33,6 +42,22 @@ NAMING_CONVENTION = {
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+# The largest value an integer column (BIGINT, SQLite INTEGER) holds.
+LARGEST_INTEGER = 2**63 - 1
+
+
+def parse_integer(text: str) -> int | None:
+    """``text`` as a whole number a database column can hold, else None.
+
+    Only ASCII digits count, and nothing past a column's range: the drivers refuse such a
+    number outright (an error, not "no match") when it is bound to a query.
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= LARGEST_INTEGER else None
 
 
 def new_id() -> uuid.UUID:

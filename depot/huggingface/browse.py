@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from depot.access.service import Principal, visible_spaces
 from depot.catalog import service as catalog
 from depot.catalog.models import Alias, Artifact, File, Org, Space, Version
+from depot.db.base import parse_integer
 from depot.errors import EntryNotFound, Invalid
 from depot.huggingface.repos import (
     Repo,
@@ -209,9 +210,10 @@ def _normal_path(path: str) -> str | None:
 def _offset(cursor: str | None) -> int:
     if not cursor:
         return 0
-    if not cursor.isdigit():
+    offset = parse_integer(cursor)
+    if offset is None:
         raise Invalid(f"cursor {cursor!r} is not one this server handed out", loc=("cursor",))
-    return int(cursor)
+    return offset
 
 
 def _commit_time(repo: Repo, revision: Revision) -> datetime:

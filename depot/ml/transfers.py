@@ -25,6 +25,7 @@ from depot.access.service import Principal
 from depot.access.signing import Signer
 from depot.catalog.models import File, Version, VersionStatus
 from depot.catalog.service import add_file, check_path
+from depot.db.base import parse_integer
 from depot.db.engine import Database
 from depot.errors import Invalid, NotFound
 from depot.ml.versions import version_for_transfer
@@ -317,6 +318,7 @@ def _decode_token(token: str | None) -> int:
         return 0
     with contextlib.suppress(ValueError):
         kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "offset" and value.isdigit():
-            return int(value)
+        offset = parse_integer(value)
+        if kind == "offset" and offset is not None:
+            return offset
     raise Invalid("pageToken is not one this server gave out", loc=("body", "pageToken"))

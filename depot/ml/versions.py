@@ -29,6 +29,7 @@ from depot.catalog.service import (
     finalize_version,
     set_alias,
 )
+from depot.db.base import parse_integer
 from depot.errors import Conflict, Invalid, NotFound
 from depot.ml.repos import repo_by_name, tenant
 from depot.ml.schemas import (
@@ -405,8 +406,9 @@ def _fqn_conditions(db: Session, kind: ArtifactKind, fqn: str) -> list[ColumnEle
         return None
     conditions = [Artifact.space_id == space.id, Artifact.name == name]
     if ref is not None and ref != "latest":
-        if ref.isdigit():
-            conditions.append(Version.number == int(ref))
+        number = parse_integer(ref)
+        if number is not None:
+            conditions.append(Version.number == number)
         else:
             named = select(Alias.version_id).where(
                 Alias.name == ref, Alias.artifact_id == Artifact.id
@@ -461,7 +463,8 @@ def _uuid(value: str) -> uuid.UUID:
 
 
 def _int(value: str) -> int:
-    return int(value) if value.isdigit() else -1  # -1 matches nothing
+    number = parse_integer(value)
+    return -1 if number is None else number  # -1 matches nothing
 
 
 def get_artifact(

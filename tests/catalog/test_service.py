@@ -73,6 +73,9 @@ def test_versions_are_numbered_when_finalized(database: Database, world: World) 
         assert catalog.resolve_version(db, artifact, "v1").id == first.id  # by label
         with pytest.raises(NotFound):
             catalog.resolve_version(db, artifact, "3")
+        # A number no integer column holds names no version (the driver would refuse it).
+        with pytest.raises(NotFound):
+            catalog.resolve_version(db, artifact, "9" * 30)
         with pytest.raises(Invalid):
             catalog.finalize_version(db, db.get(Version, first.id))  # type: ignore[arg-type]
 

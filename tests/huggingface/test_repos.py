@@ -287,8 +287,9 @@ def test_tree_pages(database: Database, world: World) -> None:
                 break
             cursor = page.next_cursor
         assert seen == sorted(files)
-        with pytest.raises(Invalid):
-            browse.tree_page(db, repo, revision, cursor="bogus")
+        for bogus in ("bogus", "9" * 30):
+            with pytest.raises(Invalid):
+                browse.tree_page(db, repo, revision, cursor=bogus)
 
 
 def test_list_models(database: Database, world: World) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from depot.access.models import Role
@@ -124,12 +124,17 @@ def version_out(version: Version, aliases: list[str] | None = None) -> VersionOu
     )
 
 
+_ALIASES = (
+    select(Alias.version_id, Alias.name)
+    .where(Alias.artifact_id == bindparam("artifact_id"))
+    .order_by(Alias.name)
+)
+
+
 def _aliases_by_version(db: Session, artifact: Artifact) -> dict[uuid.UUID, list[str]]:
     found: dict[uuid.UUID, list[str]] = {}
-    for alias in db.scalars(
-        select(Alias).where(Alias.artifact_id == artifact.id).order_by(Alias.name)
-    ):
-        found.setdefault(alias.version_id, []).append(alias.name)
+    for version_id, name in db.execute(_ALIASES, {"artifact_id": artifact.id}):
+        found.setdefault(version_id, []).append(name)
     return found
 
 
@@ -143,12 +148,10 @@ def load_artifact(
     db: Session, principal: Principal, org: str, space: str, name: str, role: Role
 ) -> Artifact:
     """The artifact ``org/space/name`` if the caller holds ``role`` on it."""
-    row = catalog.get_space(db, org, space)
+    row, artifact = catalog.get_space_and_artifact(db, org, space, name)
     require(principal, row, Role.VIEWER, what=f"space {org}/{space}")
-    try:
-        artifact = catalog.get_artifact(db, row, name)
-    except NotFound:
-        raise NotFound(f"artifact {org}/{space}/{name} not found") from None
+    if artifact is None:
+        raise NotFound(f"artifact {org}/{space}/{name} not found")
     require(principal, row, role, artifact_id=artifact.id, what=f"artifact {org}/{space}/{name}")
     return artifact
 

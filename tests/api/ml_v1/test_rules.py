@@ -423,6 +423,7 @@ async def test_ml_repos(ml: Ml, client: httpx.AsyncClient, world: World) -> None
     second = (await ml.call("GET", "/ml-repos", params={"name": "second-repo"}))["data"][0]
     await ml.call("DELETE", f"/ml-repos/{second['id']}")
     await ml.call("GET", f"/ml-repos/{second['id']}", expect=404)
+    await ml.call("GET", f"/ml-repos/{'9' * 30}", expect=404)
 
 
 async def test_permissions(ml: Ml, client: httpx.AsyncClient, world: World) -> None:
