@@ -25,6 +25,7 @@ __all__ = [
     "COLLABORATOR_ROLES",
     "apply_ml_repo",
     "delete_ml_repo",
+    "find_ml_repo",
     "get_ml_repo",
     "list_ml_repos",
     "repo_by_name",
@@ -41,8 +42,8 @@ COLLABORATOR_ROLES = {
 EMAIL_DOMAIN = "users.depot.invalid"
 
 
-# A repo with its org and creator in one query: they then come from the session's identity
-# map, and a repo's answer (ml_repo_shape) costs one statement instead of three.
+# A repo with its org and creator in one query: a repo's answer (ml_repo_shape) costs one
+# statement instead of three.
 _REPO_BY_ID = (
     select(Space, Org, User)
     .join(Org, Org.id == Space.org_id)
@@ -122,8 +123,10 @@ def apply_ml_repo(db: Session, principal: Principal, manifest: MlRepoManifest) -
     return space
 
 
-def get_ml_repo(db: Session, principal: Principal, repo_id: str) -> Space:
-    """The ML repo with this (integer) id, if the caller may view it.
+def find_ml_repo(
+    db: Session, principal: Principal, repo_id: str
+) -> tuple[Space, Org, User | None]:
+    """The ML repo with this (integer) id, its org and creator, if the caller may view it.
 
     Raises:
         NotFound: no such repo, or not visible.
@@ -132,9 +135,18 @@ def get_ml_repo(db: Session, principal: Principal, repo_id: str) -> Space:
     row = None if number is None else db.execute(_REPO_BY_ID, {"repo_id": number}).first()
     if row is None:
         raise NotFound(f"ML repo {repo_id} not found")
-    space: Space = row[0]
+    space, org, creator = row
     require(principal, space, Role.VIEWER, what=f"ML repo {repo_id}")
-    return space
+    return space, org, creator
+
+
+def get_ml_repo(db: Session, principal: Principal, repo_id: str) -> Space:
+    """The ML repo with this (integer) id, if the caller may view it.
+
+    Raises:
+        NotFound: no such repo, or not visible.
+    """
+    return find_ml_repo(db, principal, repo_id)[0]
 
 
 def repo_by_name(db: Session, principal: Principal, org: Org, name: str) -> Space:

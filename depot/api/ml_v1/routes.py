@@ -121,7 +121,7 @@ def list_ml_repos(
 @router.get("/ml-repos/{repo_id}")
 @short_read
 def get_ml_repo(repo_id: str, principal: CurrentPrincipal, db: ReadDb) -> dict[str, Any]:
-    return {"data": _repo(db, repos.get_ml_repo(db, principal, repo_id))}
+    return {"data": ml_repo_shape(*repos.find_ml_repo(db, principal, repo_id))}
 
 
 @router.delete("/ml-repos/{repo_id}")
