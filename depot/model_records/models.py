@@ -159,11 +159,17 @@ def _card_for_new_model(
         "search_text": compose_search_text(target, None),
     }
     connection.execute(
-        insert(ModelCard).values(
-            artifact_id=target.id,
-            space_id=target.space_id,
-            created_at=target.created_at,
-            archived_at=target.archived_at,
+        _INSERT_CARD,
+        {
+            "artifact_id": target.id,
+            "space_id": target.space_id,
+            "created_at": target.created_at,
+            "archived_at": target.archived_at,
             **values,
-        )
+        },
     )
+
+
+# Built once, its values passed as parameters: building ``insert(...).values(...)`` for each
+# new model cost a fifth of creating one.
+_INSERT_CARD = insert(ModelCard)
