@@ -49,9 +49,8 @@ async def consume_body_in_thread(request: Request, consume: Callable[[Iterator[b
 
     ``blocks`` yields the body in the server's pieces, handed over ~1 MiB at a time;
     at most a few MiB are buffered, so memory stays bounded whatever the body's size.
-    A client that disconnects
-    makes the iterator raise inside ``consume``; if ``consume`` stops early the
-    rest of the body is left unread.
+    A client that disconnects makes the iterator raise inside ``consume``; if
+    ``consume`` stops early the rest of the body is left unread.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=_READ_AHEAD)

@@ -10,11 +10,10 @@ database (authenticating a new token, ending a transaction) goes to the thread p
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import replace
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 from anyio import CancelScope, to_thread
 from fastapi import Depends, Request
@@ -32,11 +31,7 @@ __all__ = [
     "WriteDb",
     "bearer_token",
     "get_services",
-    "short_read",
 ]
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 async def get_services(request: Request) -> Services:
@@ -86,28 +81,6 @@ async def read_db(services: Annotated[Services, Depends(get_services)]) -> Async
     leave_on_loop = services.database.is_sqlite
     async with _transaction(services.database.read(), leave_on_loop=leave_on_loop) as session:
         yield session
-
-
-def short_read(handler: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """Run a read-only handler on the event loop on SQLite, in the thread pool otherwise.
-
-    For handlers that only run a few indexed queries on their ``ReadDb`` session (the
-    metadata GETs). On SQLite such a read is CPU work in this process (WAL readers never
-    wait for a lock), so the hop to the thread pool FastAPI makes for a plain ``def``
-    handler is pure cost: about 0.8 ms of a 3 ms artifact GET, measured. On PostgreSQL a
-    query waits on the network, and waiting on the loop would stall every other request,
-    so there the handler keeps its thread. Never for handlers that reach the blob store,
-    embed text or write.
-    """
-
-    @functools.wraps(handler)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-        db = next(value for value in kwargs.values() if isinstance(value, Session))
-        if db.get_bind().dialect.name == "sqlite":
-            return handler(*args, **kwargs)
-        return await to_thread.run_sync(functools.partial(handler, *args, **kwargs))
-
-    return run
 
 
 async def write_db(services: Annotated[Services, Depends(get_services)]) -> AsyncIterator[Session]:

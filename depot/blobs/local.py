@@ -255,7 +255,7 @@ class LocalBlobStore:
         except OSError as exc:
             raise _translate(exc, what) from exc
         try:
-            size = self._write_stream(fd, chunks, start, direct=direct)
+            size = self._write_stream(fd, chunks, start, direct=direct, what=what)
             _guarded(_start_writeback, what, fd, start, size)
         except BaseException:
             os.close(fd)
@@ -268,13 +268,14 @@ class LocalBlobStore:
         return StagedPart(index=index, size=size, etag=uuid.uuid4().hex, offset=offset)
 
     @staticmethod
-    def _write_stream(fd: int, chunks: Iterable[bytes], start: int, *, direct: bool) -> int:
+    def _write_stream(
+        fd: int, chunks: Iterable[bytes], start: int, *, direct: bool, what: str
+    ) -> int:
         """Write ``chunks`` at ``start``; the number of bytes written.
 
         Only errors of our own writes are storage errors; the producer's (a dropped
         client, say) propagate unchanged.
         """
-        what = f"staged bytes at {start}"
         size = 0
         if not direct:
             for block in chunks:

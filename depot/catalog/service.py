@@ -137,11 +137,8 @@ _SPACE_BY_SLUGS = (
     .join(Org, Org.id == Space.org_id)
     .where(Org.slug == bindparam("org_slug"), Space.slug == bindparam("space_slug"))
 )
-_SPACE_AND_ARTIFACT = (
-    select(Space, Artifact)
-    .join(Org, Org.id == Space.org_id)
-    .outerjoin(Artifact, (Artifact.space_id == Space.id) & (Artifact.name == bindparam("name")))
-    .where(Org.slug == bindparam("org_slug"), Space.slug == bindparam("space_slug"))
+_SPACE_AND_ARTIFACT = _SPACE_BY_SLUGS.add_columns(Artifact).outerjoin(
+    Artifact, (Artifact.space_id == Space.id) & (Artifact.name == bindparam("name"))
 )
 _ARTIFACT_BY_NAME = select(Artifact).where(
     Artifact.space_id == bindparam("space_id"), Artifact.name == bindparam("name")

@@ -123,9 +123,7 @@ def apply_ml_repo(db: Session, principal: Principal, manifest: MlRepoManifest) -
     return space
 
 
-def find_ml_repo(
-    db: Session, principal: Principal, repo_id: str
-) -> tuple[Space, Org, User | None]:
+def find_ml_repo(db: Session, principal: Principal, repo_id: str) -> tuple[Space, Org, User | None]:
     """The ML repo with this (integer) id, its org and creator, if the caller may view it.
 
     Raises:

@@ -145,6 +145,11 @@ def compose_search_text(artifact: Artifact, card: ModelCard | None) -> str:
     return " ".join(part for part in parts if part).lower()
 
 
+# Built once, its values passed as parameters: building ``insert(...).values(...)`` for each
+# new model cost a fifth of creating one.
+_INSERT_CARD = insert(ModelCard)
+
+
 @event.listens_for(Artifact, "after_insert")
 def _card_for_new_model(
     _mapper: Mapper[Artifact], connection: Connection, target: Artifact
@@ -168,8 +173,3 @@ def _card_for_new_model(
             **values,
         },
     )
-
-
-# Built once, its values passed as parameters: building ``insert(...).values(...)`` for each
-# new model cost a fifth of creating one.
-_INSERT_CARD = insert(ModelCard)

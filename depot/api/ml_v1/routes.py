@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from depot.access.models import User
 from depot.access.service import Principal
-from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb, short_read
+from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
 from depot.api.ml_v1.shapes import artifact_shape, file_shape, ml_repo_shape, version_shape
-from depot.api.routing import OneHopRoute
+from depot.api.routing import OneHopRoute, short_read
 from depot.catalog.models import Artifact, ArtifactKind, Org, Space
 from depot.errors import Invalid
 from depot.ml import repos, transfers, versions

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from depot.access.models import Role
 from depot.access.service import Principal, require
-from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb, short_read
+from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
 from depot.api.download import blob_response
-from depot.api.routing import OneHopRoute
+from depot.api.routing import OneHopRoute, short_read
 from depot.catalog import browse
 from depot.catalog import service as catalog
 from depot.catalog.models import Alias, Artifact, File, Space, Version
