@@ -49,6 +49,9 @@ def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 _sync_file_range = _load_sync_file_range()
 _SYNC_FILE_RANGE_WRITE = 2
+# WAIT_BEFORE | WRITE | WAIT_AFTER: start writeback and wait until the range is on disk.
+_SYNC_FILE_RANGE_WAIT_ALL = 1 | 2 | 4
+_FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)  # not on macOS
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -65,6 +68,23 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
         or _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) != 0
     ):
         os.fdatasync(fd)
+
+
+def _drop_cached(fd: int, offset: int, length: int) -> None:
+    """Write a range to disk, then let the kernel reuse its page cache.
+
+    For a chunk that arrived early, was written through the cache and has now been read
+    back for the digest: nothing reads it again (commit renames the file), and the next
+    early chunk written into pages just freed costs much less than into fresh ones,
+    which a VM backs only when they are first touched (docs/performance.md). The wait
+    is for writeback the commit's fsync would wait for anyway; pages still being
+    written back cannot be dropped.
+    """
+    if length == 0 or _FADV_DONTNEED is None:
+        return
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WAIT_ALL)
+    os.posix_fadvise(fd, offset, length, _FADV_DONTNEED)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -142,7 +162,9 @@ class LocalBlobStore:
         return self._read(handle, offset, remaining)
 
     @staticmethod
-    def _read(handle: io.FileIO, offset: int, remaining: int) -> Iterator[bytes]:
+    def _read(
+        handle: io.FileIO, offset: int, remaining: int, *, close: bool = True
+    ) -> Iterator[bytes]:
         fd = handle.fileno()
         try:
             while remaining > 0:
@@ -153,7 +175,8 @@ class LocalBlobStore:
                 remaining -= len(block)
                 yield block
         finally:
-            handle.close()
+            if close:
+                handle.close()
 
     def put(
         self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None
@@ -313,7 +336,18 @@ class LocalBlobStore:
                 handle = io.FileIO(self._path(key), "rb")
             except FileNotFoundError:
                 raise NotFound(f"part {part.index} of upload {upload_id} is not staged") from None
-            yield from self._read(handle, start, part.size)
+            if part.offset is None:  # copied into place at commit: keep its cache for that
+                yield from self._read(handle, start, part.size)
+                continue
+            with handle:
+                yield from self._read(handle, start, part.size, close=False)
+                _guarded(
+                    _drop_cached,
+                    f"part {part.index} of upload {upload_id}",
+                    handle.fileno(),
+                    start,
+                    part.size,
+                )
 
     def commit_staging(
         self, upload_id: str, token: str, parts: Sequence[StagedPart], sha256: str

@@ -41,6 +41,7 @@ _BACKOFF = 0.5  # seconds before the first retry of a segment, doubled for each 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)  # not on macOS
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ class _Download:
             try:
                 while self._ready():
                     self._hash(self.hashed)
+                    self._drop_cached(self.hashed)
                     self.hashed += 1
                 if self.hashed == self.count and not self._finished:
                     self._finished = True
@@ -329,6 +331,21 @@ class _Download:
                 raise IntegrityError(f"{self.file.path}: the partial file {self.partial} shrank")
             self._digest.update(block)
             start += len(block)
+
+    def _drop_cached(self, index: int) -> None:
+        """Let the kernel reuse the page cache of a segment that is on disk and hashed.
+
+        Why: nothing reads it again during the pull, and writing into pages just freed is
+        much cheaper than into fresh ones: a VM backs a fresh page only when it is first
+        touched. On the 2-core VM of docs/performance.md, 1 GiB written in 32 MiB segments,
+        each fdatasync'ed, took 2.0 GB/s with the segments dropped and 0.4–0.55 GB/s
+        without. A pull of a file larger than memory also no longer pushes out the
+        cache of everything else.
+        """
+        if _FADV_DONTNEED is None:
+            return
+        start, end = self.span(index)
+        os.posix_fadvise(self._open(), start, end - start + 1, _FADV_DONTNEED)
 
     def _finish(self) -> None:
         fd = self._open()
