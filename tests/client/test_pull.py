@@ -600,3 +600,25 @@ def test_options_out_of_range_are_refused(tmp_path: Path) -> None:
         for options in ({"workers": 0}, {"segment_size": 0}, {"retries": -1}):
             with pytest.raises(ValueError):
                 pull(http, [], tmp_path, **options)
+
+
+def test_a_segment_leaves_the_page_cache_once_it_is_recorded_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(5 * SEGMENT + 10)
+    _partial, sidecar = partial_of(tmp_path / "m.bin")
+    dropped: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        if advice == os.POSIX_FADV_DONTNEED:
+            recorded = json.loads(sidecar.read_text())["done"]
+            assert offset // SEGMENT in recorded, "dropped before it was fdatasync'ed"
+            dropped.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    with fake({"m.bin": data}) as http:
+        pull(http, [remote("m.bin", data)], tmp_path, workers=3)
+    assert sorted(dropped) == [(i * SEGMENT, SEGMENT) for i in range(5)] + [(5 * SEGMENT, 10)]
+    assert_pulled(tmp_path, {"m.bin": data})
