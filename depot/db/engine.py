@@ -27,8 +27,11 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA temp_store=MEMORY")
+        # NOTE: SQLite's default page cache (2 MiB a connection) is kept; the OS caches
+        # the file anyway. A 64 MiB one made the listing of 100k models slower, not
+        # faster: the same SQL took 17 ms instead of 13 (p50), and the listing with
+        # filters and q p95 40 ms instead of 31, in process (docs/performance.md).
         cursor.close()
 
     @event.listens_for(engine, "begin")
