@@ -34,4 +34,8 @@ def test_sqlite_runs_in_wal_mode(database: Database) -> None:
     with database.engine.connect() as connection:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
         keys = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        mapped = connection.exec_driver_sql("PRAGMA mmap_size").scalar()
+        cached = connection.exec_driver_sql("PRAGMA cache_size").scalar()
     assert mode == "wal" and keys == 1
+    # Reads go through a map of the file beside SQLite's default page cache.
+    assert mapped == 256 * 1024 * 1024 and cached == -2000
