@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from depot.client.disk import read_sequentially
 from depot.client.errors import ClientError, IntegrityError, TransportError, error_from_response
 from depot.client.progress import ProgressCallback, ProgressMeter
 
@@ -569,7 +570,8 @@ def _check(file: RemoteFile, target: Path, meter: ProgressMeter) -> bool:
     if not stat.S_ISREG(info.st_mode) or info.st_size != file.size:
         return False
     digest = hashlib.sha256()
-    with target.open("rb") as source:
+    with target.open("rb", buffering=0) as source:
+        read_sequentially(source.fileno())
         while block := source.read(_BLOCK):
             digest.update(block)
     if not hmac.compare_digest(digest.hexdigest(), file.sha256):

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from depot.client.disk import read_sequentially
 from depot.client.errors import (
     ClientError,
     NotFoundError,
@@ -170,6 +171,7 @@ def _hash_all(
             return
         hasher = hashlib.sha256()
         with file.source.open("rb", buffering=0) as handle:
+            read_sequentially(handle.fileno())
             while block := handle.read(_BLOCK):
                 hasher.update(block)
                 meter.add(moved=len(block))

@@ -622,3 +622,23 @@ def test_a_segment_leaves_the_page_cache_once_it_is_recorded_on_disk(
         pull(http, [remote("m.bin", data)], tmp_path, workers=3)
     assert sorted(dropped) == [(i * SEGMENT, SEGMENT) for i in range(5)] + [(5 * SEGMENT, 10)]
     assert_pulled(tmp_path, {"m.bin": data})
+
+
+def test_a_file_already_in_place_is_hashed_with_a_sequential_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(3 * SEGMENT)
+    (tmp_path / "m.bin").write_bytes(data)
+    advice: list[int] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, kind: int) -> None:
+        advice.append(kind)
+        real(fd, offset, length, kind)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    seen: list[httpx.Request] = []
+    with fake({"m.bin": data}, seen=seen) as http:
+        report = pull(http, [remote("m.bin", data)], tmp_path)
+    assert report.skipped == ["m.bin"] and seen == []
+    assert advice == [os.POSIX_FADV_SEQUENTIAL]
