@@ -1,12 +1,14 @@
-"""Hints to the kernel about how the client reads local files."""
+"""Hints to the kernel about how the client uses the local files it reads and writes."""
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["read_sequentially"]
+__all__ = ["drop_from_cache", "read_sequentially"]
 
-_FADV_SEQUENTIAL: int | None = getattr(os, "POSIX_FADV_SEQUENTIAL", None)  # not on macOS
+# Not on macOS, where the hints are skipped.
+_FADV_SEQUENTIAL: int | None = getattr(os, "POSIX_FADV_SEQUENTIAL", None)
+_FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 
 def read_sequentially(fd: int) -> None:
@@ -19,3 +21,12 @@ def read_sequentially(fd: int) -> None:
     """
     if _FADV_SEQUENTIAL is not None:
         os.posix_fadvise(fd, 0, 0, _FADV_SEQUENTIAL)
+
+
+def drop_from_cache(fd: int, offset: int, length: int) -> None:
+    """Let the kernel reuse the page cache of bytes ``[offset, offset + length)`` of ``fd``.
+
+    Only pages already on disk are dropped: call it after an fsync of the range.
+    """
+    if _FADV_DONTNEED is not None:
+        os.posix_fadvise(fd, offset, length, _FADV_DONTNEED)

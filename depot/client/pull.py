@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from depot.client.disk import read_sequentially
+from depot.client.disk import drop_from_cache, read_sequentially
 from depot.client.errors import ClientError, IntegrityError, TransportError, error_from_response
 from depot.client.progress import ProgressCallback, ProgressMeter
 
@@ -42,7 +42,6 @@ _BACKOFF = 0.5  # seconds before the first retry of a segment, doubled for each 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-_FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)  # not on macOS
 
 
 @dataclass(frozen=True)
@@ -343,10 +342,8 @@ class _Download:
         without. A pull of a file larger than memory also no longer pushes out the
         cache of everything else.
         """
-        if _FADV_DONTNEED is None:
-            return
         start, end = self.span(index)
-        os.posix_fadvise(self._open(), start, end - start + 1, _FADV_DONTNEED)
+        drop_from_cache(self._open(), start, end - start + 1)
 
     def _finish(self) -> None:
         fd = self._open()

@@ -1,4 +1,4 @@
-"""Hints to the kernel about how the client reads local files."""
+"""Hints to the kernel about how the client uses the local files it reads and writes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from depot.client.disk import read_sequentially
+from depot.client.disk import drop_from_cache, read_sequentially
 
 
 def test_a_file_read_from_start_to_end_is_announced_as_such(
@@ -28,3 +28,23 @@ def test_a_file_read_from_start_to_end_is_announced_as_such(
         assert handle.read() == b"w" * 10_000
         # The whole file (length 0 means to the end), read in order.
         assert advised == [(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)]
+
+
+def test_bytes_on_disk_can_leave_the_page_cache_and_still_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    advised: list[tuple[int, int, int]] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append((offset, length, advice))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
+    path = tmp_path / "segment.bin"
+    with path.open("wb", buffering=0) as handle:
+        handle.write(b"s" * 8192)
+        os.fdatasync(handle.fileno())
+        drop_from_cache(handle.fileno(), 4096, 4096)
+    assert advised == [(4096, 4096, os.POSIX_FADV_DONTNEED)]
+    assert path.read_bytes() == b"s" * 8192
