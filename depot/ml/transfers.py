@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 from xml.etree import ElementTree
 
@@ -204,8 +205,11 @@ def start_multipart(
     return Multipart(view.id, parts, finalize)
 
 
-def _multipart_context(uploads: UploadService, upload_id: uuid.UUID) -> dict[str, object]:
-    context = uploads.get_context(upload_id)
+def _multipart_context(uploads: UploadService, upload_id: uuid.UUID) -> dict[str, Any]:
+    return _check_surface(upload_id, uploads.get_context(upload_id))
+
+
+def _check_surface(upload_id: uuid.UUID, context: dict[str, Any]) -> dict[str, Any]:
     if context.get("surface") != SURFACE:
         raise NotFound(f"multipart upload {upload_id} not found")
     return context
@@ -220,13 +224,20 @@ def receive_part(
     size: int | None,
 ) -> str:
     """Store part ``number`` (1-based) of a multipart upload; returns its ETag."""
-    context = _multipart_context(uploads, upload_id)
-    if not 1 <= number <= int(str(context["num_parts"])):
-        raise Invalid(
-            f"part number must be between 1 and {context['num_parts']}", loc=("path", "part_number")
-        )
-    view = uploads.receive_chunk(upload_id, number - 1, body, content_length=size)
-    return view.etags[number - 1]
+
+    def check(context: dict[str, Any]) -> None:
+        # Read with the session in the service's one statement, not in a read of its own.
+        _check_surface(upload_id, context)
+        if not 1 <= number <= int(str(context["num_parts"])):
+            raise Invalid(
+                f"part number must be between 1 and {context['num_parts']}",
+                loc=("path", "part_number"),
+            )
+
+    part = uploads.receive_part(
+        upload_id, number - 1, body, content_length=size, check_context=check
+    )
+    return part.etag
 
 
 def _parse_parts(xml: bytes) -> dict[int, str]:

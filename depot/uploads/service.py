@@ -16,11 +16,12 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, exists, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -54,6 +55,43 @@ MIN_CHUNK_SIZE = 5 * MiB
 MAX_CHUNK_SIZE = 5 * 1024 * MiB
 # How long completion waits for a chunk request that is still advancing the digest.
 _DIGEST_WAIT_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionState:
+    """What receiving a chunk needs to know of its session: a plain row, not an ORM object."""
+
+    id: uuid.UUID
+    status: str
+    expires_at: datetime
+    error: str | None
+    chunk_size: int | None
+    expected_size: int | None
+    part_count: int | None
+    part_size: int | None
+    storage_token: str
+    context: dict[str, Any] | None
+    has_chunk: bool
+
+
+# Built once: a chunk runs it twice, and building a select costs about what running it does.
+_STATE = select(
+    UploadSession.id,
+    UploadSession.status,
+    UploadSession.expires_at,
+    UploadSession.error,
+    UploadSession.chunk_size,
+    UploadSession.expected_size,
+    UploadSession.part_count,
+    UploadSession.part_size,
+    UploadSession.storage_token,
+    UploadSession.context,
+    exists().where(
+        UploadChunk.session_id == UploadSession.id, UploadChunk.index == bindparam("index")
+    ),
+).where(UploadSession.id == bindparam("session_id"))
+# The row lock (PostgreSQL) orders a chunk's record against a completion claiming the session.
+_STATE_LOCKED = _STATE.with_for_update()
 
 
 def record_blob(db: Session, info: BlobInfo) -> None:
@@ -232,8 +270,9 @@ class UploadService:
         body: Iterable[bytes],
         *,
         content_length: int | None = None,
+        check_context: Callable[[dict[str, Any]], None] | None = None,
     ) -> UploadView:
-        """Stream one chunk to storage and record it.
+        """Stream one chunk to storage and record it; the session as it is then.
 
         Re-sending a chunk replaces it. With fixed chunks, every chunk but the
         last must be exactly ``chunk_size`` bytes and the last the remainder.
@@ -242,6 +281,8 @@ class UploadService:
             index: zero-based chunk index.
             body: the chunk's bytes, in blocks of any size.
             content_length: the length the client declared, checked before reading.
+            check_context: called with the session's context before any byte is read;
+                a surface raises from it to refuse a session that is not its own.
 
         Raises:
             NotFound: no such session.
@@ -249,12 +290,40 @@ class UploadService:
             SizeMismatch: the chunk has the wrong length; it is not recorded.
             Conflict: the same chunk is being received by another request right now.
         """
+        _, view = self._receive(session_id, index, body, content_length, check_context, True)
+        assert view is not None
+        return view
+
+    def receive_part(
+        self,
+        session_id: uuid.UUID,
+        index: int,
+        body: Iterable[bytes],
+        *,
+        content_length: int | None = None,
+        check_context: Callable[[dict[str, Any]], None] | None = None,
+    ) -> StagedPart:
+        """:meth:`receive_chunk` for a caller that needs only the stored part (its ETag):
+        no view of the session is read, which a many-part upload would pay per part."""
+        part, _ = self._receive(session_id, index, body, content_length, check_context, False)
+        return part
+
+    def _receive(
+        self,
+        session_id: uuid.UUID,
+        index: int,
+        body: Iterable[bytes],
+        content_length: int | None,
+        check_context: Callable[[dict[str, Any]], None] | None,
+        describe: bool,
+    ) -> tuple[StagedPart, UploadView | None]:
         key = str(session_id)
         with self.database.read() as db:
-            row = self._load(db, session_id)
-            self._check_open(row)
-            already = db.get(UploadChunk, (session_id, index)) is not None
-        expected_size, offset = self._placement(row, index, content_length)
+            state = self._state(db, session_id, index)
+        if check_context is not None:
+            check_context(dict(state.context or {}))
+        self._check_open(state)
+        expected_size, offset = self._placement(state, index, content_length)
         if (
             content_length is not None
             and expected_size is not None
@@ -266,11 +335,11 @@ class UploadService:
             )
         limit = expected_size if expected_size is not None else self._part_limit()
         with self._guard(key, index):
-            if already:
+            if state.has_chunk:
                 # Forget the old copy before overwriting it: a rewrite that fails half-way
                 # must leave the chunk missing, never recorded with bytes it no longer has.
                 with self.database.write() as db:
-                    self._check_open(self._load(db, session_id, lock=True))
+                    self._check_open(self._state(db, session_id, index, lock=True))
                     db.execute(
                         delete(UploadChunk).where(
                             UploadChunk.session_id == session_id, UploadChunk.index == index
@@ -286,7 +355,7 @@ class UploadService:
             try:
                 part = self.store.write_part(
                     key,
-                    row.storage_token,
+                    state.storage_token,
                     index,
                     meter,
                     offset=offset,
@@ -297,7 +366,7 @@ class UploadService:
                     raise SizeMismatch(
                         f"chunk {index} must be {expected_size} bytes, received {part.size}"
                     )
-                view = self._record_chunk(session_id, part)
+                view = self._record_chunk(session_id, part, describe=describe)
             except BaseException:
                 if claim is not None:
                     self.tracker.release(claim, keep=False)
@@ -307,14 +376,14 @@ class UploadService:
                 self.tracker.release(claim, keep=True)
             else:
                 self.tracker.stored_ahead(key, part)
-        self._advance_digest(session_id, row.storage_token)
-        return view
+        self._advance_digest(session_id, state.storage_token)
+        return part, view
 
     def _part_limit(self) -> int:
         return min(MAX_CHUNK_SIZE, self.settings.upload_max_size)
 
     def _placement(
-        self, row: UploadSession, index: int, content_length: int | None
+        self, row: _SessionState, index: int, content_length: int | None
     ) -> tuple[int | None, int | None]:
         """The exact size chunk ``index`` must have (if any) and its offset in the shared file.
 
@@ -362,32 +431,40 @@ class UploadService:
             )
         return learnt
 
-    def _record_chunk(self, session_id: uuid.UUID, part: StagedPart) -> UploadView:
-        """Record a stored chunk; the session as it is then (read in the same transaction)."""
+    def _record_chunk(
+        self, session_id: uuid.UUID, part: StagedPart, *, describe: bool
+    ) -> UploadView | None:
+        """Record a stored chunk; with ``describe``, the session as it is then (read in the
+        same transaction). Core statements: a part of a many-part upload pays this each time."""
         with self.database.write() as db:
-            row = self._load(db, session_id, lock=True)
+            state = self._state(db, session_id, part.index, lock=True)
             # The session may have been aborted or expired while the bytes travelled.
-            self._check_open(row)
-            db.execute(
-                delete(UploadChunk).where(
-                    UploadChunk.session_id == session_id, UploadChunk.index == part.index
+            self._check_open(state)
+            now = utcnow()
+            if state.has_chunk:
+                db.execute(
+                    delete(UploadChunk).where(
+                        UploadChunk.session_id == session_id, UploadChunk.index == part.index
+                    )
                 )
-            )
-            db.add(
-                UploadChunk(
+            db.execute(
+                insert(UploadChunk).values(
                     session_id=session_id,
                     index=part.index,
                     size=part.size,
                     offset=part.offset,
                     etag=part.etag,
-                    received_at=utcnow(),
+                    received_at=now,
                 )
             )
-            if row.status == UploadStatus.INITIALIZED:
-                row.status = UploadStatus.UPLOADING
-            row.updated_at = utcnow()
-            db.flush()
-            return self._view(row, self._parts(db, session_id))
+            db.execute(
+                update(UploadSession)
+                .where(UploadSession.id == session_id)
+                .values(status=UploadStatus.UPLOADING, updated_at=now)
+            )
+            if not describe:
+                return None
+            return self._view(self._load(db, session_id), self._parts(db, session_id))
 
     def _guard(self, key: str, index: int) -> _ChunkGuard:
         return _ChunkGuard(self, (key, index))
@@ -637,7 +714,17 @@ class UploadService:
             raise NotFound(f"upload session {session_id} not found")
         return row
 
-    def _check_open(self, row: UploadSession) -> None:
+    def _state(
+        self, db: Session, session_id: uuid.UUID, index: int, *, lock: bool = False
+    ) -> _SessionState:
+        """What receiving chunk ``index`` needs of its session, in one statement."""
+        statement = _STATE_LOCKED if lock else _STATE
+        row = db.execute(statement, {"session_id": session_id, "index": index}).one_or_none()
+        if row is None:
+            raise NotFound(f"upload session {session_id} not found")
+        return _SessionState(*row)
+
+    def _check_open(self, row: UploadSession | _SessionState) -> None:
         status = UploadStatus(row.status)
         if (
             status in (UploadStatus.INITIALIZED, UploadStatus.UPLOADING)

@@ -473,3 +473,47 @@ def test_parts_of_uneven_size_still_join_correctly(uploads: UploadService) -> No
             space_id=None, created_by_id=None, free_parts=True, part_count=4
         )
         uploads.receive_chunk(other.id, 4, [b"x"])
+
+
+def test_receive_part_answers_the_stored_part(uploads: UploadService) -> None:
+    parts = [b"x" * 1000, b"y" * 1000, b"z" * 10]
+    view = uploads.start_upload(space_id=None, created_by_id=None, free_parts=True, part_count=3)
+    stored = [
+        uploads.receive_part(view.id, index, [parts[index]], content_length=len(parts[index]))
+        for index in (1, 0, 2)
+    ]
+    assert [part.index for part in stored] == [1, 0, 2]
+    assert [part.size for part in stored] == [1000, 1000, 10]
+    # The ETags it answers are the ones the session recorded, and a resent part replaces its own.
+    again = uploads.receive_part(view.id, 1, [b"w" * 1000], content_length=1000)
+    recorded = uploads.get_upload(view.id)
+    assert recorded.status == "uploading" and recorded.received_chunks == [0, 1, 2]
+    assert recorded.etags == {0: stored[1].etag, 1: again.etag, 2: stored[2].etag}
+    assert again.etag != stored[0].etag
+    done = uploads.complete_upload(view.id)
+    assert done.blob_sha256 == sha(parts[0] + b"w" * 1000 + parts[2])
+
+
+def test_a_refused_context_reads_no_byte_and_records_nothing(uploads: UploadService) -> None:
+    view = uploads.start_upload(
+        space_id=None, created_by_id=None, free_parts=True, context={"surface": "mine"}
+    )
+    seen: list[dict[str, object]] = []
+    read: list[bytes] = []
+
+    def body() -> Iterator[bytes]:
+        read.append(b"part")
+        yield b"part"
+
+    def refuse(context: dict[str, object]) -> None:
+        seen.append(context)
+        raise NotFound("not a session of this surface")
+
+    with pytest.raises(NotFound, match="not a session of this surface"):
+        uploads.receive_part(view.id, 0, body(), check_context=refuse)
+    with pytest.raises(NotFound, match="not a session of this surface"):
+        uploads.receive_chunk(view.id, 0, body(), check_context=refuse)
+    assert seen == [{"surface": "mine"}] * 2 and read == []
+    assert uploads.get_upload(view.id).received_chunks == []
+    uploads.receive_chunk(view.id, 0, body(), check_context=seen.append)
+    assert uploads.get_upload(view.id).received_chunks == [0]

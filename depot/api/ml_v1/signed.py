@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +22,8 @@ router = APIRouter(tags=["ml api signed urls"], include_in_schema=False, route_c
 
 
 def _verify(request: Request, services: Services, method: str, resource: str) -> None:
+    """Check the URL's signature. An upload checks it in the thread that takes the body, one
+    hop for both; a refused upload leaves its body unread but the few MiB read ahead."""
     services.verify_signed(request.query_params, method, resource)
 
 
@@ -33,10 +36,10 @@ def _length(request: Request) -> int | None:
 async def put_file(version_id: str, path: str, request: Request, svc: Svc) -> Response:
     """A single-PUT upload of one file of a staged version."""
     resource = transfers.file_resource(version_id, check_path(path))
-    await run_in_threadpool(_verify, request, svc, "PUT", resource)
-    sha256 = await consume_body_in_thread(
-        request,
-        lambda blocks: transfers.receive_file(
+
+    def receive(blocks: Iterator[bytes]) -> str:
+        _verify(request, svc, "PUT", resource)
+        return transfers.receive_file(
             svc.database,
             svc.uploads,
             version_id,
@@ -44,8 +47,9 @@ async def put_file(version_id: str, path: str, request: Request, svc: Svc) -> Re
             blocks,
             size=_length(request),
             content_type=request.headers.get("content-type"),
-        ),
-    )
+        )
+
+    sha256 = await consume_body_in_thread(request, receive)
     return Response(status_code=200, headers={"ETag": f'"{sha256}"'})
 
 
@@ -70,13 +74,12 @@ def get_file(version_id: str, path: str, request: Request, svc: Svc) -> Response
 @router.put("/signed/parts/{upload_id}/{number}")
 async def put_part(upload_id: uuid.UUID, number: int, request: Request, svc: Svc) -> Response:
     """One part of a multipart upload; answers with the part's ETag."""
-    await run_in_threadpool(_verify, request, svc, "PUT", f"parts/{upload_id}/{number}")
-    etag = await consume_body_in_thread(
-        request,
-        lambda blocks: transfers.receive_part(
-            svc.uploads, upload_id, number, blocks, size=_length(request)
-        ),
-    )
+
+    def receive(blocks: Iterator[bytes]) -> str:
+        _verify(request, svc, "PUT", f"parts/{upload_id}/{number}")
+        return transfers.receive_part(svc.uploads, upload_id, number, blocks, size=_length(request))
+
+    etag = await consume_body_in_thread(request, receive)
     return Response(status_code=200, headers={"ETag": f'"{etag}"'})
 
 

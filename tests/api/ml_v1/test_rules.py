@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
+from depot.services import Services
 from tests.api.ml_v1.test_flow import SVC, Ml
 from tests.conftest import World
 
@@ -447,6 +449,38 @@ async def test_permissions(ml: Ml, client: httpx.AsyncClient, world: World) -> N
         json={"id": version["id"], "paths": ["x"], "operation": "WRITE"},
     )
     assert write_urls.status_code in (403, 422)
+
+
+async def test_part_urls_check_signature_number_and_session(ml: Ml, services: Services) -> None:
+    staged = await ml.stage("parts-checked")
+    plan = (
+        await ml.call(
+            "POST",
+            "/artifact-versions/signed-urls/multipart",
+            json={"id": staged["id"], "path": "p.bin", "num_parts": 2},
+        )
+    )["data"]
+    first = plan["part_signed_urls"][0]["signed_url"]
+    upload_id = urlsplit(first).path.split("/")[-2]
+    tampered = first.replace("signature=", "signature=0")
+    assert (await ml.client.put(tampered, content=b"a" * 10)).status_code == 403
+    assert services.uploads.get_upload(uuid.UUID(upload_id)).received_chunks == []
+
+    def signed_part(session: str, number: int) -> str:
+        resource = f"parts/{session}/{number}"
+        query = services.signer().query("PUT", resource, expires_in=60)
+        return f"{first.split('/signed/')[0]}/signed/{resource}?{query}"
+
+    beyond = await ml.client.put(signed_part(upload_id, 3), content=b"c")
+    assert beyond.status_code == 422 and "between 1 and 2" in beyond.text
+    other = services.uploads.start_upload(
+        space_id=None, created_by_id=None, free_parts=True, context={"surface": "native"}
+    )
+    assert (await ml.client.put(signed_part(str(other.id), 1), content=b"c")).status_code == 404
+    assert services.uploads.get_upload(uuid.UUID(upload_id)).received_chunks == []
+    assert services.uploads.get_upload(other.id).received_chunks == []
+    assert (await ml.client.put(first, content=b"a" * 10)).status_code == 200
+    assert services.uploads.get_upload(uuid.UUID(upload_id)).received_chunks == [0]
 
 
 async def test_signed_urls_refuse_tampering_and_expiry(ml: Ml) -> None:
