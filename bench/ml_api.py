@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -145,8 +146,17 @@ def multipart(
     etags: dict[int, str] = {}
     connections = [Http(server) for _ in range(lanes)]
 
+    # Parts are taken in order by whichever lane is free, as TrueFoundry's clients do (every
+    # part submitted in order to one thread pool), so no lane runs ahead of the others.
+    numbers = iter(range(count))
+    take = threading.Lock()
+
     def lane(index: int) -> None:
-        for number in range(index, count, lanes):
+        while True:
+            with take:
+                number = next(numbers, None)
+            if number is None:
+                return
             offset = number * PART
             length = min(PART, payload.size - offset)
             url = plan["part_signed_urls"][number]["signed_url"]
