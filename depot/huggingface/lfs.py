@@ -229,7 +229,7 @@ def receive_object(
     try:
         for index in range(view.chunk_count or 1):
             length = min(chunk_size, size - index * chunk_size)
-            uploads.receive_chunk(session_id, index, body.take(length), content_length=length)
+            uploads.receive_part(session_id, index, body.take(length), content_length=length)
         if not body.exhausted():
             raise SizeMismatch(f"the object is {size} bytes, more were sent")
     except SizeMismatch:

@@ -314,7 +314,7 @@ class UploadService:
         content_length: int | None = None,
         check_context: Callable[[dict[str, Any]], None] | None = None,
     ) -> StagedPart:
-        """:meth:`receive_chunk` for a caller that needs only the stored part (its ETag):
+        """:meth:`receive_chunk` for a caller that needs only the stored part (its ETag), if that:
         no view of the session is read, which a many-part upload would pay per part."""
         part, _ = self._receive(session_id, index, body, content_length, check_context, False)
         return part
