@@ -66,6 +66,17 @@ class Ml:
         )
         return result
 
+    async def multipart(self, version_id: str, path: str, num_parts: int) -> dict[str, Any]:
+        """The signed part and finalize URLs of a multipart upload of ``path``."""
+        plan: dict[str, Any] = (
+            await self.call(
+                "POST",
+                "/artifact-versions/signed-urls/multipart",
+                json={"id": version_id, "path": path, "num_parts": num_parts},
+            )
+        )["data"]
+        return plan
+
     async def put_files(self, version_id: str, files: dict[str, bytes]) -> None:
         urls = (
             await self.call(
@@ -192,13 +203,7 @@ async def test_multipart(ml: Ml) -> None:
     staged = await ml.stage("big")
     data = os.urandom(12 * 1024 * 1024 + 77)
     part = 5 * 1024 * 1024
-    plan = (
-        await ml.call(
-            "POST",
-            "/artifact-versions/signed-urls/multipart",
-            json={"id": staged["id"], "path": "x/big.bin", "num_parts": 3},
-        )
-    )["data"]
+    plan = await ml.multipart(staged["id"], "x/big.bin", 3)
     assert plan["storage_provider"] == "S3_COMPATIBLE" and len(plan["part_signed_urls"]) == 3
     etags = {}
     for index in (2, 0, 1):

@@ -453,13 +453,7 @@ async def test_permissions(ml: Ml, client: httpx.AsyncClient, world: World) -> N
 
 async def test_part_urls_check_signature_number_and_session(ml: Ml, services: Services) -> None:
     staged = await ml.stage("parts-checked")
-    plan = (
-        await ml.call(
-            "POST",
-            "/artifact-versions/signed-urls/multipart",
-            json={"id": staged["id"], "path": "p.bin", "num_parts": 2},
-        )
-    )["data"]
+    plan = await ml.multipart(staged["id"], "p.bin", 2)
     first = plan["part_signed_urls"][0]["signed_url"]
     upload_id = urlsplit(first).path.split("/")[-2]
     tampered = first.replace("signature=", "signature=0")
@@ -522,13 +516,7 @@ async def test_signed_urls_refuse_tampering_and_expiry(ml: Ml) -> None:
 
 async def test_multipart_errors(ml: Ml) -> None:
     staged = await ml.stage("parts")
-    plan = (
-        await ml.call(
-            "POST",
-            "/artifact-versions/signed-urls/multipart",
-            json={"id": staged["id"], "path": "p.bin", "num_parts": 2},
-        )
-    )["data"]
+    plan = await ml.multipart(staged["id"], "p.bin", 2)
     one = await ml.client.put(plan["part_signed_urls"][0]["signed_url"], content=b"a" * 10)
     finalize = plan["finalize_signed_url"]["signed_url"]
     missing = (
