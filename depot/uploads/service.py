@@ -448,8 +448,9 @@ class UploadService:
             # The session may have been aborted or expired while the bytes travelled.
             self._check_open(state)
             now = utcnow()
-            if state.has_chunk:
-                db.execute(_DELETE_CHUNK, {"session_id": session_id, "index": part.index})
+            # Unconditionally: on PostgreSQL another replica may have recorded the same chunk
+            # while this transaction waited for the lock, after its snapshot was taken.
+            db.execute(_DELETE_CHUNK, {"session_id": session_id, "index": part.index})
             db.execute(
                 _INSERT_CHUNK,
                 {

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
@@ -23,7 +25,7 @@ from depot.errors import (
     SizeMismatch,
 )
 from depot.settings import MiB, Settings
-from depot.uploads.models import UploadSession, UploadStatus
+from depot.uploads.models import UploadChunk, UploadSession, UploadStatus
 from depot.uploads.service import MAX_PARTS, UploadService
 
 CHUNK = 5 * MiB
@@ -517,3 +519,32 @@ def test_a_refused_context_reads_no_byte_and_records_nothing(uploads: UploadServ
     assert uploads.get_upload(view.id).received_chunks == []
     uploads.receive_chunk(view.id, 0, body(), check_context=seen.append)
     assert uploads.get_upload(view.id).received_chunks == [0]
+
+
+def test_a_part_recorded_meanwhile_by_another_replica_is_replaced(
+    uploads: UploadService, database: Database, counting_store: CountingStore, settings: Settings
+) -> None:
+    other_replica = UploadService(database, counting_store, settings)
+    view = uploads.start_upload(space_id=None, created_by_id=None, free_parts=True)
+    outcome: list[object] = []
+    with database.write() as db:
+        # The other replica records part 0 and still holds the session's lock...
+        db.get(UploadSession, view.id, with_for_update=True)
+        db.add(UploadChunk(session_id=view.id, index=0, size=5, offset=None, etag="theirs"))
+        db.flush()
+
+        def receive() -> None:
+            try:
+                outcome.append(other_replica.receive_part(view.id, 0, [b"mine!"]))
+            except Exception as exc:
+                outcome.append(exc)
+
+        # ...while this one receives the same part and waits for the lock to record it.
+        thread = threading.Thread(target=receive)
+        thread.start()
+        time.sleep(0.5)
+    thread.join(timeout=30)
+    [part] = outcome
+    assert isinstance(part, StagedPart), part
+    assert uploads.get_upload(view.id).etags == {0: part.etag}
+    assert uploads.complete_upload(view.id).blob_sha256 == sha(b"mine!")
