@@ -74,9 +74,9 @@ class _SessionState:
     has_chunk: bool
 
 
-# A chunk's statements, built once on the tables (not the ORM classes): each chunk runs
-# four, and building a statement or going through the ORM's bulk paths cost about what the
-# database's own work does, which a many-part upload pays per part.
+# A chunk's statements (a read of its session, then four to record it), built once on the
+# tables, not the ORM classes: building a statement or going through the ORM's load, flush
+# and bulk paths cost about what the database's own work does, paid per part.
 _sessions = cast(Table, UploadSession.__table__)
 _chunks = cast(Table, UploadChunk.__table__)
 _STATE = select(
