@@ -4,8 +4,8 @@ Starts `depot serve` (embedded default) and measures, in one run:
 
 - the pipeline limit: read + sha256 + write + fsync of the same bytes in one process;
 - a single signed-URL PUT of the whole file (what the clients do below 100 MiB);
-- an S3-style multipart upload in 10 MiB parts, 4 in flight (what they do above it),
-  including the finalize POST;
+- an S3-style multipart upload in 10 MiB parts, 4 in flight, each lane taking the next part
+  in order (what they do above 100 MiB), including the finalize POST;
 - a signed-URL GET of the file.
 
 Run: ``.venv/bin/python bench/ml_api.py [--size-mib 1024] [--runs 3]``
