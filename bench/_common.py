@@ -57,6 +57,15 @@ class Payload:
             hasher.update(block)
         return hasher.hexdigest()
 
+    def write_to(self, path: Path) -> str:
+        """Write the bytes to ``path``; their SHA-256."""
+        hasher = hashlib.sha256()
+        with path.open("wb") as out:
+            for block in self.blocks(0, self.size):
+                hasher.update(block)
+                out.write(block)
+        return hasher.hexdigest()
+
 
 def pipeline_mb_per_s(directory: Path, payload: Payload) -> float:
     """The limit: read (generate) + sha256 + write + fsync of the payload in one process."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import http.client
 import json
 import math
@@ -638,16 +637,6 @@ def pss_mib(pid: int) -> float:
     return total / 1024
 
 
-def write_payload(path: Path, payload: Payload) -> str:
-    """Write ``payload`` to ``path``; its SHA-256."""
-    hasher = hashlib.sha256()
-    with path.open("wb") as out:
-        for block in payload.blocks(0, payload.size):
-            hasher.update(block)
-            out.write(block)
-    return hasher.hexdigest()
-
-
 def warm_up(
     driver: MlflowDriver,
     mlflow_port: int,
@@ -662,7 +651,7 @@ def warm_up(
     root.mkdir()
     source = root / "warm-up.bin"
     for seed in range(900_001, 900_003):
-        digest = write_payload(source, Payload(4 * MiB, seed))
+        digest = Payload(4 * MiB, seed).write_to(source)
         answer = driver.call("upload", path=str(source))
         driver.call(
             "download", run_id=answer["run_id"], artifact_path=source.name, dst=str(root / "m")
@@ -672,7 +661,7 @@ def warm_up(
         path = f"{MR}/catalog/products/{product}/model-artifacts/{artifact}/download"
         http.download(path, root / "d.bin")
         get_and_drop(depot.port, path, http.auth)
-        write_payload(source, Payload(4 * MiB, seed + 1000))
+        Payload(4 * MiB, seed + 1000).write_to(source)
         pushed = client.push(f"{SPACE}/warm-up", [source], kind="model", journal_dir=root / "j")
         client.pull(f"{SPACE}/warm-up:{pushed.version.number}", root / f"p{seed}")
     shutil.rmtree(root)
@@ -770,9 +759,9 @@ def main() -> None:
             single_source = tmp / f"upload-{run}" / "single" / "model.bin"
             pushed_source.parent.mkdir(parents=True)
             single_source.parent.mkdir(parents=True)
-            digest = write_payload(source, Payload(size, seed=3 * run + 1))
-            write_payload(pushed_source, Payload(size, seed=3 * run + 2))
-            single_digest = write_payload(single_source, Payload(size, seed=3 * run + 3))
+            digest = Payload(size, seed=3 * run + 1).write_to(source)
+            Payload(size, seed=3 * run + 2).write_to(pushed_source)
+            single_digest = Payload(size, seed=3 * run + 3).write_to(single_source)
 
             os.sync()
             uploaded = driver.call("upload", path=str(source))

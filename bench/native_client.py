@@ -27,12 +27,6 @@ from _common import DepotServer, MiB, Payload, Row, pipeline_mb_per_s, write_res
 from depot.client import Client, TransferProgress
 
 
-def write_payload(path: Path, payload: Payload) -> None:
-    with path.open("wb") as out:
-        for block in payload.blocks(0, payload.size):
-            out.write(block)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -57,7 +51,7 @@ def main() -> None:
             record("pipeline_mb_per_s", pipeline_mb_per_s(Path(tmp), payload))
             source = Path(tmp) / f"model-{run}"
             source.mkdir()
-            write_payload(source / "weights.bin", payload)
+            payload.write_to(source / "weights.bin")
             marks: dict[str, float] = {}
 
             def mark(state: TransferProgress, marks: dict[str, float] = marks) -> None:
