@@ -92,7 +92,8 @@ _STATE = select(
     _sessions.c.context,
     exists().where(_chunks.c.session_id == _sessions.c.id, _chunks.c.index == bindparam("index")),
 ).where(_sessions.c.id == bindparam("session_id"))
-# The row lock (PostgreSQL) orders a chunk's record against a completion claiming the session.
+# The row lock (PostgreSQL) orders a chunk's record against a completion claiming the session;
+# SQLite's write transactions are serialized anyway.
 _STATE_LOCKED = _STATE.with_for_update()
 _DELETE_CHUNK = delete(_chunks).where(
     _chunks.c.session_id == bindparam("session_id"), _chunks.c.index == bindparam("index")
@@ -707,10 +708,8 @@ class UploadService:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _load(self, db: Session, session_id: uuid.UUID, *, lock: bool = False) -> UploadSession:
-        # The row lock (PostgreSQL) orders chunk writes against a completion claiming the
-        # session; SQLite's write transactions are serialized anyway.
-        row = db.get(UploadSession, session_id, with_for_update=lock or None)
+    def _load(self, db: Session, session_id: uuid.UUID) -> UploadSession:
+        row = db.get(UploadSession, session_id)
         if row is None:
             raise NotFound(f"upload session {session_id} not found")
         return row
