@@ -10,6 +10,7 @@ keeps an idle server under its memory target.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -47,7 +48,22 @@ def load_app(settings_json: str) -> Any:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    return create_app(settings)
+    app = create_app(settings)
+    _freeze_what_was_built()
+    return app
+
+
+def _freeze_what_was_built() -> None:
+    """Keep the objects of the built app out of the collector's full passes.
+
+    Why: a full collection walks every tracked object, and the app's modules, routes and
+    models are about 150,000 of them that live as long as the process. In the
+    100k-model listing benchmark, the worker's two full collections took 80 and 112 ms,
+    each stalling the request that triggered it; after ``gc.freeze()`` they took 6-8 ms.
+    Garbage made before the freeze is collected first, so nothing frozen is garbage.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def run(settings_json: str) -> None:
