@@ -12,7 +12,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, event, insert, inspect
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    insert,
+    inspect,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
@@ -26,6 +37,7 @@ __all__ = [
     "SEARCHED_FIELDS",
     "ModelCard",
     "ModelFile",
+    "ModelListingGeneration",
     "compose_search_text",
 ]
 
@@ -107,6 +119,19 @@ class ModelCard(Base):
     # Lowercased text of every searchable field, so `q` is one LIKE on one column
     # (on PostgreSQL a trigram index serves that LIKE; see migration 0006).
     search_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class ModelListingGeneration(Base):
+    """How many times the model cards of a space have changed.
+
+    Written only by the database's triggers on ``model_cards`` (migration 0008), in the
+    transaction that changes a card; a space without a row has generation 0.
+    """
+
+    __tablename__ = "model_listing_generations"
+
+    space_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
 
 
 class ModelFile(Base):

@@ -25,6 +25,7 @@ from depot.catalog.models import Artifact, ArtifactKind, File, Org, Space, Versi
 from depot.catalog.service import insert_artifact, new_artifact
 from depot.db.base import add_unique, utcnow
 from depot.errors import Invalid, NotFound, QuotaExceeded
+from depot.model_records import listing_index
 from depot.model_records.models import (
     CARD_DEFAULTS,
     NEW_CARD,
@@ -115,6 +116,19 @@ class ModelFilters:
     model_task_type: str | None = None
     risk_classification: str | None = None
     include_archived: bool = False
+
+    def card_values(self) -> dict[str, tuple[str, ...]]:
+        """The card columns these filters test, each with the values it may hold."""
+        values = {
+            "model_family": (self.model_family,) if self.model_family else (),
+            "product_type": tuple(self.types),
+            "deployment_status": (self.deployment_status,) if self.deployment_status else (),
+            "model_task_type": (self.model_task_type,) if self.model_task_type else (),
+            "risk_classification": (
+                (self.risk_classification,) if self.risk_classification else ()
+            ),
+        }
+        return {column: accepted for column, accepted in values.items() if accepted}
 
 
 @dataclass(frozen=True)
@@ -285,16 +299,12 @@ def _conditions(filters: ModelFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if not filters.include_archived:
         conditions.append(ModelCard.archived_at.is_(None))
-    if filters.model_family:
-        conditions.append(ModelCard.model_family == filters.model_family)
-    if filters.types:
-        conditions.append(ModelCard.product_type.in_(filters.types))
-    if filters.deployment_status:
-        conditions.append(ModelCard.deployment_status == filters.deployment_status)
-    if filters.model_task_type:
-        conditions.append(ModelCard.model_task_type == filters.model_task_type)
-    if filters.risk_classification:
-        conditions.append(ModelCard.risk_classification == filters.risk_classification)
+    for column, accepted in filters.card_values().items():
+        card_column = getattr(ModelCard, column)
+        if len(accepted) == 1:
+            conditions.append(card_column == accepted[0])
+        else:
+            conditions.append(card_column.in_(accepted))
     if filters.q:
         conditions.append(ModelCard.search_text.like(_like(filters.q), escape="\\"))
     return conditions
@@ -324,6 +334,18 @@ def list_model_records(
         The page, newest first, and the total number of matching models.
     """
     if space is not None:
+        found = listing_index.listing_page(
+            db,
+            space.id,
+            filters.card_values(),
+            q=filters.q,
+            include_archived=filters.include_archived,
+            skip=skip,
+            limit=limit,
+        )
+        if found is not None:
+            ids, total = found
+            return summarize(db, ids), total
         space_ids = [space.id]
     elif org is not None:
         space_ids = list(
