@@ -40,14 +40,22 @@ from sqlalchemy.orm import Session
 
 from depot.model_records.models import ModelCard, ModelListingGeneration
 
-__all__ = ["CACHE_MODELS", "MIN_MODELS", "SpaceIndex", "clear", "listing_page", "wait_for_builds"]
+__all__ = [
+    "CACHE_MODELS",
+    "MIN_MODELS",
+    "REBUILD_FACTOR",
+    "SpaceIndex",
+    "clear",
+    "listing_page",
+    "wait_for_builds",
+]
 
 log = logging.getLogger(__name__)
 
 MIN_MODELS = 2_000
 CACHE_MODELS = 300_000
 # A space is rebuilt at most once per this many times its last build took.
-_REBUILD_FACTOR = 10
+REBUILD_FACTOR = 10
 # The card columns filters test, besides the archive time.
 FILTERED = (
     "product_type",
@@ -179,7 +187,7 @@ class _Indexes:
         """Have the builder thread read the space again, unless it is on it or rebuilt it lately."""
         key = (id(engine), space_id)
         if stale is not None and time.monotonic() < stale.built_at + (
-            _REBUILD_FACTOR * stale.build_seconds
+            REBUILD_FACTOR * stale.build_seconds
         ):
             return
         with self._lock:
