@@ -14,7 +14,9 @@ benchmark creates on 127.0.0.1:5432 as user postgres and drops afterwards):
       real rows; ~1 in 4 asks for a later page);
   (b) the organisation-wide listing, with ``X-Total-Count`` (no filter, one filter, or
       ``types``; ~1 in 4 a later page);
-  (c) the plain first page of the space.
+  (c) the plain first page of the space;
+  (d) the queries of (a) again, each right after a change to one of the space's models (as
+      the admin): answered by SQL while the server reads the space's in-memory index again.
 
 PostgreSQL gets ``VACUUM ANALYZE`` after the load, as autovacuum would do; SQLite runs as
 `depot serve` leaves it (no ``ANALYZE``).
@@ -460,8 +462,18 @@ class Client:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def get(self, path: str) -> tuple[int, http.client.HTTPMessage, bytes, float]:
+        return self.request("GET", path)
+
+    def request(
+        self, method: str, path: str, body: Any = None
+    ) -> tuple[int, http.client.HTTPMessage, bytes, float]:
         started = time.perf_counter()
-        self.connection.request("GET", path, headers=self.headers)
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        self.connection.request(method, path, body=data, headers=headers)
         response = self.connection.getresponse()
         body = response.read()
         elapsed = (time.perf_counter() - started) * 1000
@@ -498,6 +510,27 @@ def measure(client: Client, paths: list[str], warmup: int = 20) -> dict[str, Any
         "median_items": statistics.median(sizes),
         "empty_pages": sum(1 for size in sizes if size == 0),
     }
+
+
+def measure_after_changes(
+    client: Client, editor: Client, cards: list[dict[str, Any]], paths: list[str]
+) -> dict[str, Any]:
+    """Time each path right after ``editor`` changed one of the models (untimed)."""
+    timings = []
+    for number, path in enumerate(paths):
+        card = cards[number * 7919 % len(cards)]
+        status, _, body, _ = editor.request(
+            "PATCH",
+            f"/api/v1.0/catalog/products/{card['artifact_id']}/model-repository",
+            {"limitations": f"reviewed in round {number}"},
+        )
+        if status != 200:
+            raise RuntimeError(f"PATCH model {card['artifact_id']}: {status} {body[:300]!r}")
+        status, _, body, elapsed = client.get(path)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: {status} {body[:300]!r}")
+        timings.append(elapsed)
+    return percentiles(timings)
 
 
 # -- one database -------------------------------------------------------------------------------
@@ -551,6 +584,11 @@ def run_one(kind: str, tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
             token = server.admin("create-user", "viewer", "--org", "bench").strip().splitlines()[-1]
             client = Client(server.port, token)
             figures = {name: measure(client, paths) for name, paths in plans.items()}
+            editor = Client(server.port, server.token)
+            figures["after_change"] = measure_after_changes(
+                client, editor, cards, plans["filtered"][: max(args.requests // 3, 20)]
+            )
+            editor.connection.close()
             client.connection.close()
     return {"load_seconds": load_seconds, "figures": figures}
 
@@ -576,6 +614,7 @@ def main() -> None:
         "filtered": "space list, 3 filters + q, limit 50",
         "org": "org-wide list with X-Total-Count",
         "first_page": "space list, first page",
+        "after_change": "space list, 3 filters + q, after a change",
     }
     rows = []
     print(f"\nListing, {args.models} models in a space, {args.requests} requests each")
