@@ -71,10 +71,10 @@ _GENERATION = select(ModelListingGeneration.generation).where(
     ModelListingGeneration.space_id == _SPACE
 )
 _COUNT = select(func.count()).select_from(ModelCard).where(ModelCard.space_id == _SPACE)
-# The order of the SQL listing: newest first, the id breaking ties.
-# The id and archive time come as the driver gives them (``type_coerce``): converting 100k
-# ids to UUIDs and times to datetimes made reading them three to four times slower, and the
-# build holds the GIL while it converts. Only a page's ids are converted (_as_uuid).
+# In the order of the SQL listing: newest first, the id breaking ties. The id and archive
+# time come as the driver gives them (``type_coerce``): converting 100k ids to UUIDs and
+# times to datetimes made reading them two to three times slower, and the build holds the
+# GIL while it converts. Only a page's ids are converted (_as_uuid).
 _CARDS = (
     select(
         type_coerce(ModelCard.artifact_id, String),
