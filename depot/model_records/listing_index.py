@@ -7,12 +7,14 @@ for 100k models, p95 28 ms on SQLite for the statement alone. Held in memory as 
 300 benchmark queries took p95 5.5 ms.
 
 How an index stays true: triggers on ``model_cards`` bump the space's generation in every
-transaction that changes one of its cards (migration 0008), whichever process or replica
-writes. A listing reads the generation in its own transaction and uses the index only if it
-was built at that generation; otherwise the listing runs in SQL, and a thread of this
-process builds a new index, reading the generation before the cards, so that an index never
-claims a generation newer than its rows. An index therefore never answers with anything but
-what the database holds; a space that keeps changing is answered by SQL meanwhile.
+transaction that changes one of its cards, stamp a changed card with the generation it made
+and log a deleted one (migration 0008), whichever process or replica writes. A listing reads
+the generation in its own transaction. An index read at that generation answers at once; one
+read at most ``CATCH_UP_AT_MOST`` generations earlier first takes in the cards stamped and the
+deletions logged since (a few milliseconds for a few changes); otherwise the listing runs in
+SQL while a thread of this process reads the space again, reading the generation before the
+cards, so that an index never claims a generation newer than its rows. An index therefore
+never answers with anything but what the database holds.
 
 Which spaces: those with at least ``MIN_MODELS`` models (smaller ones take SQL a few
 milliseconds), at most ``CACHE_MODELS`` models in all per process (100k models of the
@@ -31,7 +33,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -39,10 +41,11 @@ import numpy.typing as npt
 from sqlalchemy import BindParameter, Engine, String, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from depot.model_records.models import ModelCard, ModelListingGeneration
+from depot.model_records.models import ModelCard, ModelListingDeletion, ModelListingGeneration
 
 __all__ = [
     "CACHE_MODELS",
+    "CATCH_UP_AT_MOST",
     "MIN_MODELS",
     "REBUILD_FACTOR",
     "SpaceIndex",
@@ -57,6 +60,9 @@ MIN_MODELS = 2_000
 CACHE_MODELS = 200_000
 # A space is rebuilt at most once per this many times its last build took.
 REBUILD_FACTOR = 10
+# An index this many generations behind or fewer catches up; one further behind is rebuilt
+# (the deletion log keeps 10,000 generations: migration 0008).
+CATCH_UP_AT_MOST = 500
 # The card columns filters test, besides the archive time.
 FILTERED = (
     "product_type",
@@ -71,21 +77,32 @@ _GENERATION = select(ModelListingGeneration.generation).where(
     ModelListingGeneration.space_id == _SPACE
 )
 _COUNT = select(func.count()).select_from(ModelCard).where(ModelCard.space_id == _SPACE)
-# In the order of the SQL listing: newest first, the id breaking ties. The id and archive
-# time come as the driver gives them (``type_coerce``): converting 100k ids to UUIDs and
-# times to datetimes made reading them two to three times slower, and the build holds the
-# GIL while it converts. Only a page's ids are converted (_as_uuid).
+# The id and the times come as the driver gives them (``type_coerce``): converting 100k ids
+# to UUIDs and times to datetimes made reading them two to three times slower, and the build
+# holds the GIL while it converts. Only a page's ids are converted (_as_uuid). The raw values
+# still sort as the database sorts them: SQLite's text, PostgreSQL's timestamps and UUIDs.
+_CARD_COLUMNS = (
+    type_coerce(ModelCard.artifact_id, String),
+    type_coerce(ModelCard.created_at, String),
+    type_coerce(ModelCard.archived_at, String),
+    *(getattr(ModelCard, column) for column in FILTERED),
+    ModelCard.search_text,
+)
+# In the order of the SQL listing: newest first, the id breaking ties.
 _CARDS = (
-    select(
-        type_coerce(ModelCard.artifact_id, String),
-        type_coerce(ModelCard.archived_at, String),
-        *(getattr(ModelCard, column) for column in FILTERED),
-        ModelCard.search_text,
-    )
+    select(*_CARD_COLUMNS)
     .where(ModelCard.space_id == _SPACE)
     .order_by(ModelCard.created_at.desc(), ModelCard.artifact_id.desc())
 )
 _STREAMED_CARDS = _CARDS.execution_options(yield_per=2000)
+_SINCE: BindParameter[int] = bindparam("since")
+_CHANGED = select(*_CARD_COLUMNS).where(
+    ModelCard.space_id == _SPACE, ModelCard.listing_generation > _SINCE
+)
+_DELETED = select(type_coerce(ModelListingDeletion.artifact_id, String)).where(
+    ModelListingDeletion.space_id == _SPACE, ModelListingDeletion.generation > _SINCE
+)
+_FIRST_FILTERED = 3  # the position of FILTERED's first column in a row of _CARD_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class SpaceIndex:
     Attributes:
         generation: The space's generation the cards were read at.
         ids: The models' artifact ids, as the database driver returns them.
+        created: Their creation times, the same way.
         archived: Whether each model is archived.
         codes: For each filtered column, each model's value as a small integer...
         values: ...and the integer of each value the column holds.
@@ -103,6 +121,7 @@ class SpaceIndex:
 
     generation: int
     ids: list[Any]
+    created: list[Any]
     archived: npt.NDArray[np.bool_]
     codes: dict[str, npt.NDArray[np.int32]]
     values: dict[str, dict[str | None, int]]
@@ -117,23 +136,26 @@ class SpaceIndex:
         70 MiB this way, 107 MiB when all rows were read first.
         """
         ids: list[Any] = []
+        created: list[Any] = []
         archived: list[bool] = []
         texts: list[str] = []
         values: dict[str, dict[str | None, int]] = {column: {} for column in FILTERED}
         codes: dict[str, list[int]] = {column: [] for column in FILTERED}
         columns = [
             (position, values[column], codes[column])
-            for position, column in enumerate(FILTERED, start=2)
+            for position, column in enumerate(FILTERED, start=_FIRST_FILTERED)
         ]
         for row in rows:
             ids.append(row[0])
-            archived.append(row[1] is not None)
+            created.append(row[1])
+            archived.append(row[2] is not None)
             for position, known, column_codes in columns:
                 column_codes.append(known.setdefault(row[position], len(known)))
             texts.append(row[-1])
         return cls(
             generation=generation,
             ids=ids,
+            created=created,
             archived=np.array(archived, dtype=np.bool_),
             codes={column: np.array(codes[column], dtype=np.int32) for column in FILTERED},
             values=values,
@@ -142,6 +164,34 @@ class SpaceIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def caught_up(
+        self, generation: int, changed: Sequence[Sequence[Any]], deleted: Iterable[Any]
+    ) -> SpaceIndex:
+        """A copy of this index with ``changed`` cards (rows of ``_CHANGED``) and ``deleted``
+        ids taken in, at ``generation``. This one is left as it is: other threads read it."""
+        gone = {*deleted, *(row[0] for row in changed)}
+        positions = [i for i, value in enumerate(self.ids) if value in gone]
+        ids, created, texts = list(self.ids), list(self.created), list(self.texts)
+        for i in reversed(positions):
+            del ids[i], created[i], texts[i]
+        archived = np.delete(self.archived, positions)
+        codes = {column: np.delete(self.codes[column], positions) for column in FILTERED}
+        values = {column: dict(known) for column, known in self.values.items()}
+        # Newest first, like the rows they go among; np.insert places each before the
+        # position it is given in the array as it was, so equal positions keep this order.
+        added = sorted(changed, key=lambda row: (row[1], row[0]), reverse=True)
+        places = [_place(created, ids, row[1], row[0]) for row in added]
+        for place, row in zip(reversed(places), reversed(added), strict=True):
+            ids.insert(place, row[0])
+            created.insert(place, row[1])
+            texts.insert(place, row[-1])
+        archived = np.insert(archived, places, [row[2] is not None for row in added])
+        for position, column in enumerate(FILTERED, start=_FIRST_FILTERED):
+            known = values[column]
+            new_codes = [known.setdefault(row[position], len(known)) for row in added]
+            codes[column] = np.insert(codes[column], places, new_codes)
+        return SpaceIndex(generation, ids, created, archived, codes, values, texts)
 
     def page(
         self,
@@ -169,6 +219,18 @@ class SpaceIndex:
             positions = [i for i in positions if needle in texts[i]]
         matches = list(positions)
         return [_as_uuid(self.ids[i]) for i in matches[skip : skip + limit]], len(matches)
+
+
+def _place(created: Sequence[Any], ids: Sequence[Any], when: Any, key: Any) -> int:
+    """Where a card created ``when`` with id ``key`` goes among cards newest first."""
+    low, high = 0, len(ids)
+    while low < high:
+        middle = (low + high) // 2
+        if (created[middle], ids[middle]) > (when, key):
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def _as_uuid(value: Any) -> uuid.UUID:
@@ -247,8 +309,18 @@ class _Indexes:
             with self._lock:
                 self._pending.discard(key)
 
+    def put(self, engine: Engine, space_id: int, entry: _Entry) -> None:
+        self._put(engine, (id(engine), space_id), entry)
+
     def _put(self, engine: Engine, key: _Key, entry: _Entry) -> None:
         with self._lock:
+            current = self._entries.get(key)
+            if (
+                current is not None
+                and current[0]() is engine
+                and current[1].generation > entry.generation
+            ):
+                return  # another thread got further meanwhile
             old = self._entries.pop(key, None)
             if old is not None and old[1].index is not None:
                 self._models -= len(old[1].index)
@@ -278,14 +350,26 @@ def listing_page(
 
     Returns:
         ``None`` when this process holds no index of the space at the generation ``db``
-        reads (the caller lists in SQL; a new index is built meanwhile, if the space is
-        large enough), else what :meth:`SpaceIndex.page` returns.
+        reads, nor one close enough behind to catch up (the caller lists in SQL; a new
+        index is built meanwhile, if the space is large enough), else what
+        :meth:`SpaceIndex.page` returns.
     """
     engine = db.get_bind()
     if not isinstance(engine, Engine):
         return None
     generation = db.scalar(_GENERATION, {"space_id": space_id}) or 0
     entry = _indexes.get(engine, space_id)
+    if (
+        entry is not None
+        and entry.index is not None
+        and entry.generation < generation <= entry.generation + CATCH_UP_AT_MOST
+    ):
+        since = {"space_id": space_id, "since": entry.generation}
+        index = entry.index.caught_up(
+            generation, db.execute(_CHANGED, since).all(), db.scalars(_DELETED, since)
+        )
+        entry = replace(entry, generation=generation, index=index)
+        _indexes.put(engine, space_id, entry)
     if entry is not None and entry.generation == generation:
         if entry.index is None:
             return None

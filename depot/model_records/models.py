@@ -37,6 +37,7 @@ __all__ = [
     "SEARCHED_FIELDS",
     "ModelCard",
     "ModelFile",
+    "ModelListingDeletion",
     "ModelListingGeneration",
     "compose_search_text",
 ]
@@ -82,6 +83,8 @@ class ModelCard(Base):
         # Every model newest first: a page across several spaces (an org) walks this in
         # order and stops after the page, instead of sorting all of the org's models.
         Index("ix_model_cards_recent", "created_at", "artifact_id", "space_id", *LISTED_COLUMNS),
+        # The cards of a space changed since a generation (depot.model_records.listing_index).
+        Index("ix_model_cards_changes", "space_id", "listing_generation"),
     )
 
     artifact_id: Mapped[uuid.UUID] = mapped_column(
@@ -119,10 +122,13 @@ class ModelCard(Base):
     # Lowercased text of every searchable field, so `q` is one LIKE on one column
     # (on PostgreSQL a trigram index serves that LIKE; see migration 0006).
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # The generation of the space's listing that this card's last change made; written by
+    # the database's triggers only (migration 0008), never by the application.
+    listing_generation: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ModelListingGeneration(Base):
-    """How many times the model cards of a space have changed.
+    """How many times the model cards of a space have changed, as a listing sees them.
 
     Written only by the database's triggers on ``model_cards`` (migration 0008), in the
     transaction that changes a card; a space without a row has generation 0.
@@ -132,6 +138,20 @@ class ModelListingGeneration(Base):
 
     space_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class ModelListingDeletion(Base):
+    """A card deleted from a space, with the generation its deletion made.
+
+    Written only by the database's triggers (migration 0008), which keep the last 10,000
+    generations of each space.
+    """
+
+    __tablename__ = "model_listing_deletions"
+
+    space_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    artifact_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
 
 
 class ModelFile(Base):
