@@ -99,9 +99,10 @@ _SINCE: BindParameter[int] = bindparam("since")
 _CHANGED = select(*_CARD_COLUMNS).where(
     ModelCard.space_id == _SPACE, ModelCard.listing_generation > _SINCE
 )
-_DELETED = select(type_coerce(ModelListingDeletion.artifact_id, String)).where(
-    ModelListingDeletion.space_id == _SPACE, ModelListingDeletion.generation > _SINCE
-)
+_DELETED = select(
+    type_coerce(ModelListingDeletion.artifact_id, String),
+    type_coerce(ModelListingDeletion.created_at, String),
+).where(ModelListingDeletion.space_id == _SPACE, ModelListingDeletion.generation > _SINCE)
 _FIRST_FILTERED = 3  # the position of FILTERED's first column in a row of _CARD_COLUMNS
 
 
@@ -166,12 +167,24 @@ class SpaceIndex:
         return len(self.ids)
 
     def caught_up(
-        self, generation: int, changed: Sequence[Sequence[Any]], deleted: Iterable[Any]
+        self,
+        generation: int,
+        changed: Sequence[Sequence[Any]],
+        deleted: Iterable[Sequence[Any]],
     ) -> SpaceIndex:
-        """A copy of this index with ``changed`` cards (rows of ``_CHANGED``) and ``deleted``
-        ids taken in, at ``generation``. This one is left as it is: other threads read it."""
-        gone = {*deleted, *(row[0] for row in changed)}
-        positions = [i for i, value in enumerate(self.ids) if value in gone]
+        """A copy of this index with ``changed`` cards (rows of ``_CHANGED``) and the
+        ``deleted`` ones (rows of ``_DELETED``) taken in, at ``generation``.
+
+        This index is left as it is: other threads read it. A card's creation time never
+        changes, so where a changed or deleted card stood is found by bisection.
+        """
+        stood = {(row[1], row[0]) for row in changed} | {(row[1], row[0]) for row in deleted}
+        positions = sorted(
+            place
+            for when, key in stood
+            if (place := _place(self.created, self.ids, when, key)) < len(self.ids)
+            and self.ids[place] == key
+        )
         ids, created, texts = list(self.ids), list(self.created), list(self.texts)
         for i in reversed(positions):
             del ids[i], created[i], texts[i]
@@ -366,7 +379,7 @@ def listing_page(
     ):
         since = {"space_id": space_id, "since": entry.generation}
         index = entry.index.caught_up(
-            generation, db.execute(_CHANGED, since).all(), db.scalars(_DELETED, since)
+            generation, db.execute(_CHANGED, since).all(), db.execute(_DELETED, since).all()
         )
         entry = replace(entry, generation=generation, index=index)
         _indexes.put(engine, space_id, entry)

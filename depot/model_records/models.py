@@ -152,6 +152,8 @@ class ModelListingDeletion(Base):
     space_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     artifact_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # Where the card stood in the listing (newest first, then by id).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ModelFile(Base):

@@ -7,8 +7,8 @@ replica made it (a cascade from a deleted artifact included), in the writing tra
 - each space has a generation, bumped whenever one of its cards is inserted, deleted, or
   updated in a column a listing reads (``LISTED``);
 - an inserted or updated card is stamped with the generation it made
-  (``listing_generation``), and a deleted one is logged with its generation in
-  ``model_listing_deletions`` (the last ``KEPT`` generations of each space),
+  (``listing_generation``), and a deleted one is logged with its generation and creation
+  time in ``model_listing_deletions`` (the last ``KEPT`` generations of each space),
 
 so an index read at generation g catches up by reading the cards stamped after g and the
 deletions logged after g.
@@ -55,9 +55,9 @@ _SQLITE_STAMP = """
     ) WHERE artifact_id = NEW.artifact_id;
 """
 _SQLITE_LOG = f"""
-    INSERT INTO model_listing_deletions (space_id, generation, artifact_id)
-        SELECT OLD.space_id, generation, OLD.artifact_id FROM model_listing_generations
-        WHERE space_id = OLD.space_id;
+    INSERT INTO model_listing_deletions (space_id, generation, artifact_id, created_at)
+        SELECT OLD.space_id, generation, OLD.artifact_id, OLD.created_at
+        FROM model_listing_generations WHERE space_id = OLD.space_id;
     DELETE FROM model_listing_deletions WHERE space_id = OLD.space_id AND generation < (
         SELECT generation FROM model_listing_generations WHERE space_id = OLD.space_id
     ) - {KEPT};
@@ -95,8 +95,8 @@ END""",
 DECLARE bumped bigint;
 BEGIN
     {_POSTGRES_BUMP.format(row="OLD")}
-    INSERT INTO model_listing_deletions (space_id, generation, artifact_id)
-        VALUES (OLD.space_id, bumped, OLD.artifact_id);
+    INSERT INTO model_listing_deletions (space_id, generation, artifact_id, created_at)
+        VALUES (OLD.space_id, bumped, OLD.artifact_id, OLD.created_at);
     DELETE FROM model_listing_deletions
         WHERE space_id = OLD.space_id AND generation < bumped - {KEPT};
     RETURN NULL;
@@ -121,6 +121,8 @@ def upgrade() -> None:
         sa.Column("space_id", sa.Integer(), primary_key=True),
         sa.Column("generation", sa.BigInteger(), primary_key=True),
         sa.Column("artifact_id", sa.Uuid(), primary_key=True),
+        # Where the card stood in its space's listing (newest first, then by id).
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     with op.batch_alter_table("model_cards") as batch:
         batch.add_column(sa.Column("listing_generation", sa.BigInteger(), nullable=True))
