@@ -18,7 +18,7 @@ never answers with anything but what the database holds.
 
 Which spaces: those with at least ``MIN_MODELS`` models (smaller ones take SQL a few
 milliseconds), at most ``CACHE_MODELS`` models in all per process (100k models of the
-listing benchmark, whose search texts are 440 characters on average, take 70 MiB), least
+listing benchmark, whose search texts are 440 characters on average, take 72 MiB), least
 recently used first out. A space is built again at most once per ten times
 its last build took, so that one that changes all the time costs a tenth of a core at most.
 """
@@ -134,7 +134,7 @@ class SpaceIndex:
 
         Each filter value is turned into its code as its row goes by, so that the row's
         strings are freed at once and their memory serves the next rows: 100k models held
-        70 MiB this way, 107 MiB when all rows were read first.
+        about 70 MiB this way, 107 MiB when all rows were read first.
         """
         ids: list[Any] = []
         created: list[Any] = []
