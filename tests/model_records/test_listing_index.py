@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from sqlalchemy import select, update
 
 from depot.catalog import browse
 from depot.catalog import service as catalog
-from depot.catalog.models import Artifact
+from depot.catalog.models import Artifact, Space
 from depot.db.engine import Database, open_database
 from depot.model_records import listing_index
 from depot.model_records import service as records
@@ -124,6 +123,14 @@ def _queries(rng: random.Random) -> list[list[tuple[str, str]]]:
     return queries
 
 
+async def _create(client: httpx.AsyncClient, world: World, body: dict[str, Any]) -> Any:
+    response = await client.post(
+        f"{BASE}/catalog/spaces/ml/model-repository/models", json=body, headers=world.auth("alice")
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 async def _listing(
     client: httpx.AsyncClient, world: World, params: list[tuple[str, str]]
 ) -> tuple[list[str], str]:
@@ -145,15 +152,7 @@ async def test_the_index_answers_every_filter_and_page_as_sql_does(
     indexed: None,
 ) -> None:
     rng = random.Random(3)
-    created = []
-    for number in range(40):
-        response = await client.post(
-            f"{BASE}/catalog/spaces/ml/model-repository/models",
-            json=_body(rng, number),
-            headers=world.auth("alice"),
-        )
-        assert response.status_code == 201, response.text
-        created.append(response.json()["id"])
+    created = [(await _create(client, world, _body(rng, number)))["id"] for number in range(40)]
     for product in rng.sample(created, 8):
         response = await client.patch(
             f"{BASE}/catalog/products/{product}/model-repository",
@@ -187,22 +186,12 @@ async def test_a_change_is_taken_into_the_index_at_once(
 ) -> None:
     rng = random.Random(5)
     for number in range(5):
-        body = {**_body(rng, number), "name": f"churn model {number}"}
-        await client.post(
-            f"{BASE}/catalog/spaces/ml/model-repository/models",
-            json=body,
-            headers=world.auth("alice"),
-        )
+        await _create(client, world, {**_body(rng, number), "name": f"churn model {number}"})
     await _listing(client, world, [])
     listing_index.wait_for_builds()
     assert (await _listing(client, world, [("q", "churn")]))[1] == "5"
 
-    response = await client.post(
-        f"{BASE}/catalog/spaces/ml/model-repository/models",
-        json={"name": "Churn Radar", "slug": "churn-radar"},
-        headers=world.auth("alice"),
-    )
-    newest = response.json()["id"]
+    newest = (await _create(client, world, {"name": "Churn Radar", "slug": "churn-radar"}))["id"]
 
     # The index is a generation behind: it takes the new card in and answers, no waiting.
     with database.read() as db:
@@ -214,102 +203,74 @@ async def test_a_change_is_taken_into_the_index_at_once(
     assert (ids[0], total) == (newest, "6")
 
 
+def _new_space(database: Database) -> Space:
+    with database.write() as db:
+        return catalog.create_space(db, catalog.create_org(db, "acme"), "ml")
+
+
+def _add_model(database: Database, space: Space, name: str) -> None:
+    with database.write() as db:
+        records.create_model_record(db, space, ModelRecordCreate(name=name), created_by_id=None)
+
+
+def _indexed_total(database: Database, space: Space, q: str | None = None) -> int | None:
+    """The number of models the index lists, or None when SQL is left to answer."""
+    with database.read() as db:
+        found = listing_index.listing_page(
+            db, space.id, {}, q=q, include_archived=False, skip=0, limit=50
+        )
+    return None if found is None else found[1]
+
+
 def test_a_change_made_through_another_engine_is_never_missed(
     database: Database, database_url: str, indexed: None
 ) -> None:
-    with database.write() as db:
-        org = catalog.create_org(db, "acme")
-        space = catalog.create_space(db, org, "ml")
-        for number in range(3):
-            records.create_model_record(
-                db, space, ModelRecordCreate(name=f"Churn {number}"), created_by_id=None
-            )
+    space = _new_space(database)
+    for number in range(3):
+        _add_model(database, space, f"Churn {number}")
 
-    def churn_total(on: Database) -> int | None:
-        with on.read() as db:
-            found = listing_index.listing_page(
-                db, space.id, {}, q="churn", include_archived=False, skip=0, limit=50
-            )
-        return None if found is None else found[1]
-
-    assert churn_total(database) is None  # nothing built yet: the caller uses SQL
+    assert _indexed_total(database, space, "churn") is None  # nothing built yet: SQL answers
     listing_index.wait_for_builds()
-    assert churn_total(database) == 3
+    assert _indexed_total(database, space, "churn") == 3
 
     replica = open_database(database_url)  # another process or replica, in effect
     try:
-        with replica.write() as db:
-            records.create_model_record(
-                db, space, ModelRecordCreate(name="Churn 3"), created_by_id=None
-            )
+        _add_model(replica, space, "Churn 3")
     finally:
         replica.dispose()
 
-    assert churn_total(database) == 4  # the index took the new card in
+    assert _indexed_total(database, space, "churn") == 4  # the index took the new card in
 
 
 def test_a_small_space_is_left_to_sql(
     database: Database, monkeypatch: pytest.MonkeyPatch, indexed: None
 ) -> None:
     monkeypatch.setattr(listing_index, "MIN_MODELS", 3)
-    with database.write() as db:
-        org = catalog.create_org(db, "acme")
-        space = catalog.create_space(db, org, "ml")
+    space = _new_space(database)
     answers = []
-    for number in itertools.count():
-        with database.write() as db:
-            records.create_model_record(
-                db, space, ModelRecordCreate(name=f"Model {number}"), created_by_id=None
-            )
-        with database.read() as db:
-            listing_index.listing_page(
-                db, space.id, {}, q=None, include_archived=False, skip=0, limit=50
-            )
+    for number in range(4):
+        _add_model(database, space, f"Model {number}")
+        _indexed_total(database, space)  # asks for an index, if the space is large enough
         listing_index.wait_for_builds()
-        with database.read() as db:
-            answers.append(
-                listing_index.listing_page(
-                    db, space.id, {}, q=None, include_archived=False, skip=0, limit=50
-                )
-            )
-        if number == 3:
-            break
-    assert [None if answer is None else answer[1] for answer in answers] == [None, None, 3, 4]
+        answers.append(_indexed_total(database, space))
+    assert answers == [None, None, 3, 4]
 
 
 def test_an_index_too_far_behind_is_read_again(
     database: Database, monkeypatch: pytest.MonkeyPatch, indexed: None
 ) -> None:
     monkeypatch.setattr(listing_index, "CATCH_UP_AT_MOST", 1)
-    with database.write() as db:
-        org = catalog.create_org(db, "acme")
-        space = catalog.create_space(db, org, "ml")
-
-    def create_and_list(number: int) -> int | None:
-        with database.write() as db:
-            records.create_model_record(
-                db, space, ModelRecordCreate(name=f"Model {number}"), created_by_id=None
-            )
-        with database.read() as db:
-            found = listing_index.listing_page(
-                db, space.id, {}, q=None, include_archived=False, skip=0, limit=50
-            )
-        return None if found is None else found[1]
-
-    assert create_and_list(0) is None
+    space = _new_space(database)
+    _add_model(database, space, "Model 0")
+    assert _indexed_total(database, space) is None
     listing_index.wait_for_builds()
-    assert create_and_list(1) == 2  # one generation behind: caught up
-    with database.write() as db:
-        records.create_model_record(
-            db, space, ModelRecordCreate(name="Model 2"), created_by_id=None
-        )
-    assert create_and_list(3) is None  # two behind: SQL answers, the space is read again
+    _add_model(database, space, "Model 1")
+    assert _indexed_total(database, space) == 2  # one generation behind: caught up
+    _add_model(database, space, "Model 2")
+    _add_model(database, space, "Model 3")
+    assert _indexed_total(database, space) is None  # two behind: SQL answers meanwhile...
     listing_index.wait_for_builds()
-    with database.read() as db:
-        found = listing_index.listing_page(
-            db, space.id, {}, q=None, include_archived=False, skip=0, limit=50
-        )
-    assert found is not None and found[1] == 4
+    assert _indexed_total(database, space) == 4  # ...and the space was read again
 
 
 @pytest.mark.anyio
@@ -323,12 +284,8 @@ async def test_an_index_caught_up_with_every_kind_of_change_answers_as_sql_does(
     rng = random.Random(11)
     slugs: dict[str, str] = {}
     for number in range(30):
-        response = await client.post(
-            f"{BASE}/catalog/spaces/ml/model-repository/models",
-            json=_body(rng, number),
-            headers=world.auth("alice"),
-        )
-        slugs[response.json()["id"]] = response.json()["slug"]
+        created = await _create(client, world, _body(rng, number))
+        slugs[created["id"]] = created["slug"]
     await _listing(client, world, [])
     listing_index.wait_for_builds()
     queries = _queries(rng)
@@ -336,12 +293,8 @@ async def test_an_index_caught_up_with_every_kind_of_change_answers_as_sql_does(
         # A few of every change: new models, changed filters and texts, archived and
         # restored ones, deleted ones (their cards go by cascade).
         for number in range(30 + round_ * 3, 33 + round_ * 3):
-            response = await client.post(
-                f"{BASE}/catalog/spaces/ml/model-repository/models",
-                json=_body(rng, number),
-                headers=world.auth("alice"),
-            )
-            slugs[response.json()["id"]] = response.json()["slug"]
+            created = await _create(client, world, _body(rng, number))
+            slugs[created["id"]] = created["slug"]
         for product in rng.sample(sorted(slugs), 4):
             changes = {
                 key: value
