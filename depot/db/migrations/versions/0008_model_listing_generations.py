@@ -13,6 +13,10 @@ replica made it (a cascade from a deleted artifact included), in the writing tra
 so an index read at generation g catches up by reading the cards stamped after g and the
 deletions logged after g.
 
+The price: transactions that change cards of the same space take turns at its generation row
+until they commit (PostgreSQL's row lock; SQLite's writers take turns anyway), which is also
+what makes the generations follow the order of the commits.
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-23
