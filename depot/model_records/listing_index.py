@@ -41,7 +41,12 @@ import numpy.typing as npt
 from sqlalchemy import BindParameter, Engine, String, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from depot.model_records.models import ModelCard, ModelListingDeletion, ModelListingGeneration
+from depot.model_records.models import (
+    LISTED_COLUMNS,
+    ModelCard,
+    ModelListingDeletion,
+    ModelListingGeneration,
+)
 
 __all__ = [
     "CACHE_MODELS",
@@ -63,14 +68,8 @@ REBUILD_FACTOR = 10
 # An index this many generations behind or fewer catches up; one further behind is rebuilt
 # (the deletion log keeps 10,000 generations: migration 0008).
 CATCH_UP_AT_MOST = 500
-# The card columns filters test, besides the archive time.
-FILTERED = (
-    "product_type",
-    "model_family",
-    "deployment_status",
-    "model_task_type",
-    "risk_classification",
-)
+# The card columns filters test: the listing indexes' columns but the archive time.
+FILTERED = tuple(column for column in LISTED_COLUMNS if column != "archived_at")
 
 _SPACE: BindParameter[int] = bindparam("space_id")
 _GENERATION = select(ModelListingGeneration.generation).where(
@@ -315,7 +314,7 @@ class _Indexes:
                     rows = db.execute(_STREAMED_CARDS, {"space_id": space_id})
                     index = SpaceIndex.from_rows(generation, rows)
             finished = time.monotonic()
-            self._put(engine, key, _Entry(generation, index, finished, finished - started))
+            self.put(engine, space_id, _Entry(generation, index, finished, finished - started))
         except Exception:
             log.exception("building the listing index of space %s failed", space_id)
         finally:
@@ -323,9 +322,7 @@ class _Indexes:
                 self._pending.discard(key)
 
     def put(self, engine: Engine, space_id: int, entry: _Entry) -> None:
-        self._put(engine, (id(engine), space_id), entry)
-
-    def _put(self, engine: Engine, key: _Key, entry: _Entry) -> None:
+        key = (id(engine), space_id)
         with self._lock:
             current = self._entries.get(key)
             if (
