@@ -1,4 +1,4 @@
-"""Writing a byte stream past the page cache (``O_DIRECT``), through page-aligned buffers.
+"""Writing and reading bytes past the page cache (``O_DIRECT``), through page-aligned buffers.
 
 Why: a blob is fsynced before it becomes visible, so its bytes go to the disk anyway.
 Written through the page cache they first fill fresh pages (on a VM the hypervisor backs
@@ -18,14 +18,18 @@ writes whole buffers; the unaligned tail of the stream goes through the cache (t
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import fcntl
 import mmap
 import os
 import threading
+from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["ALIGNMENT", "O_DIRECT", "DirectWriter", "open_direct"]
+__all__ = ["ALIGNMENT", "O_DIRECT", "DirectWriter", "in_page_cache", "open_direct", "read_blocks"]
 
 # Page size: a multiple of every device's logical block size that Linux supports.
 ALIGNMENT = mmap.PAGESIZE
@@ -146,3 +150,137 @@ class DirectWriter:
             flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
             fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~O_DIRECT)
             self._direct = False
+
+
+# Blocks read ahead of the one being sent, per reader: direct reads have no kernel
+# read-ahead, and one at a time they moved 0.5–0.9 GB/s here against 1.4–2.2 GB/s for
+# buffered reads of the same file.
+_READ_AHEAD = 4
+_reads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="depot-direct-read")
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.mmap.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+            ctypes.c_int64,
+        ]  # fmt: skip
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_libc = _load_libc()
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def read_blocks(
+    path: str | os.PathLike[str], offset: int, length: int, block: int
+) -> Iterator[bytes]:
+    """Bytes ``[offset, offset + length)`` of the file at ``path``, in blocks of ``block``.
+
+    A block the page cache holds whole comes from there; any other is read from the disk
+    with ``O_DIRECT``, a few blocks ahead. Why: a blob read once (a download) would
+    otherwise fill fresh page cache, which on a VM costs what fresh memory costs: on the
+    2-core VM of docs/performance.md the first download of a 1 GiB blob just uploaded
+    went at 325–440 MB/s with 2.6–3.2 s of server CPU through the cache, and at 910 MB/s
+    with 1.0 s past it. The price: a blob downloaded often is read from the disk each
+    time unless something else brought it into the cache.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path`` (when the first block is asked for).
+    """
+    if block + 2 * ALIGNMENT > BUFFER_SIZE:
+        raise ValueError(f"blocks of at most {BUFFER_SIZE - 2 * ALIGNMENT} bytes")
+    with contextlib.ExitStack() as closing:
+        fd = os.open(path, os.O_RDONLY)
+        closing.callback(os.close, fd)
+        direct = open_direct(path, os.O_RDONLY) if _libc is not None else None
+        end = offset + length
+        if direct is None:  # no O_DIRECT here (tmpfs, macOS): through the cache
+            while offset < end and (data := os.pread(fd, min(block, end - offset), offset)):
+                offset += len(data)
+                yield data
+            return
+        closing.callback(os.close, direct)
+        free = [_take_buffer() for _ in range(_READ_AHEAD)]
+        pending: deque[tuple[Future[bytes], mmap.mmap]] = deque()
+        closing.callback(_settle, pending, free)
+        while offset < end or pending:
+            while offset < end and free:
+                want, buffer = min(block, end - offset), free.pop()
+                pending.append(
+                    (_reads.submit(_read_block, fd, direct, buffer, offset, want), buffer)
+                )
+                offset += want
+            future, buffer = pending[0]
+            data = future.result()
+            pending.popleft()
+            free.append(buffer)
+            if not data:
+                return  # the file ended early
+            yield data
+
+
+def _settle(pending: deque[tuple[Future[bytes], mmap.mmap]], free: list[mmap.mmap]) -> None:
+    """Wait for the reads still in flight, then give every buffer back."""
+    for future, buffer in pending:
+        with contextlib.suppress(Exception):
+            future.result()
+        free.append(buffer)
+    pending.clear()
+    for buffer in free:
+        _give_back(buffer)
+
+
+def _read_block(fd: int, direct: int, buffer: mmap.mmap, offset: int, want: int) -> bytes:
+    """``want`` bytes at ``offset`` (fewer at the end): from the cache if there, else the disk."""
+    if _in_cache(fd, offset, want):
+        return os.pread(fd, want, offset)
+    start = offset - offset % ALIGNMENT
+    stop = -(-(offset + want) // ALIGNMENT) * ALIGNMENT
+    with memoryview(buffer) as view:
+        with view[: stop - start] as window:
+            got = os.preadv(direct, [window], start)
+        available = max(0, start + got - offset)
+        return bytes(view[offset - start : offset - start + min(want, available)])
+
+
+def _in_cache(fd: int, offset: int, length: int) -> bool:
+    """Whether every page of bytes ``[offset, offset + length)`` of ``fd`` is in the page cache.
+
+    ``mincore`` on a mapping of the range, never touched, answers without reading anything
+    (a read with ``RWF_NOWAIT`` answers too, but starts read-ahead into the cache).
+    Where that cannot be asked, the answer is yes: read through the cache as usual.
+    """
+    if _libc is None:
+        return True
+    start = offset - offset % ALIGNMENT
+    span = offset + length - start
+    address = _libc.mmap(None, span, mmap.PROT_READ, mmap.MAP_SHARED, fd, start)
+    if address in (None, _MAP_FAILED):
+        return True
+    try:
+        pages = ctypes.create_string_buffer(-(-span // ALIGNMENT))
+        if _libc.mincore(address, span, pages) != 0:
+            return True
+        return b"\x00" not in pages.raw  # a byte per page, bit 0 set where it is resident
+    finally:
+        _libc.munmap(address, span)
+
+
+def in_page_cache(path: str | os.PathLike[str]) -> bool:
+    """Whether the whole file at ``path`` is in the page cache (``False`` if it is not there)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        return size == 0 or _in_cache(fd, 0, size)
+    finally:
+        os.close(fd)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from depot.blobs import layout
-from depot.blobs.direct import ALIGNMENT, DirectWriter, open_direct
+from depot.blobs.direct import ALIGNMENT, DirectWriter, open_direct, read_blocks
 from depot.blobs.meter import Meter, verify
 from depot.blobs.store import BLOCK_SIZE, BlobInfo, StagedPart, StagingInfo, check_sha256
 from depot.errors import Invalid, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unavailable
@@ -151,15 +151,13 @@ class LocalBlobStore:
     def open(self, sha256: str, *, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
         path = self._blob_path(sha256)
         try:
-            handle = io.FileIO(path, "rb")
+            size = path.stat().st_size
         except FileNotFoundError:
             raise NotFound(f"blob {sha256} is not stored") from None
-        size = os.fstat(handle.fileno()).st_size
         if offset < 0 or (offset >= size and not (offset == 0 and size == 0)):
-            handle.close()
             raise RangeNotSatisfiable(f"offset {offset} is outside the blob", size=size)
         remaining = size - offset if length is None else min(length, size - offset)
-        return self._read(handle, offset, remaining)
+        return read_blocks(path, offset, remaining, BLOCK_SIZE)
 
     @staticmethod
     def _read(

@@ -9,6 +9,7 @@ import pytest
 from depot.blobs import direct
 from depot.blobs.direct import ALIGNMENT, BUFFER_SIZE, O_DIRECT, DirectWriter, open_direct
 from depot.blobs.local import LocalBlobStore
+from depot.settings import MiB
 from tests.blobs.conformance import sha
 
 
@@ -98,3 +99,62 @@ def test_the_local_store_writes_parts_directly_and_reads_them_back(tmp_path: Pat
     info = store.commit_staging(upload, token, parts, sha(first + second))
     assert info.size == size + 1234
     assert b"".join(store.open(info.sha256)) == first + second
+
+
+def _uncached(path: Path) -> None:
+    """Put ``path`` on disk and out of the page cache."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize(
+    ("offset", "length"),
+    [(0, 5 * MiB + 123), (1, 5 * MiB), (ALIGNMENT + 7, 2 * MiB + 1), (5 * MiB, 123), (0, 0)],
+)
+def test_blocks_read_past_the_cache_are_the_file_s_bytes(
+    tmp_path: Path, offset: int, length: int
+) -> None:
+    data = os.urandom(5 * MiB + 123)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    _uncached(path)
+    assert not direct.in_page_cache(path)
+    blocks = list(direct.read_blocks(path, offset, length, MiB))
+    assert b"".join(blocks) == data[offset : offset + length]
+    assert all(len(block) <= MiB for block in blocks)
+    # Read past the cache, the bytes did not enter it.
+    assert not direct.in_page_cache(path)
+
+
+def test_blocks_in_the_cache_are_read_from_it(tmp_path: Path) -> None:
+    data = os.urandom(3 * MiB)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    assert path.read_bytes() == data  # in the cache now
+    assert direct.in_page_cache(path)
+    assert b"".join(direct.read_blocks(path, 0, len(data), MiB)) == data
+    assert direct.in_page_cache(path)
+    assert not direct.in_page_cache(tmp_path / "missing")
+    (tmp_path / "empty").write_bytes(b"")
+    assert direct.in_page_cache(tmp_path / "empty")
+
+
+def test_a_reader_left_half_way_gives_its_buffers_back(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(8 * MiB))
+    _uncached(path)
+    direct._pool.clear()
+    reader = direct.read_blocks(path, 0, 8 * MiB, MiB)
+    assert len(next(reader)) == MiB
+    reader.close()  # a client that went away: the reads in flight settle, the buffers return
+    assert len(direct._pool) == direct._IDLE_BUFFERS
+
+
+def test_blocks_larger_than_the_buffers_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "blob").write_bytes(b"x")
+    with pytest.raises(ValueError, match="at most"):
+        next(direct.read_blocks(tmp_path / "blob", 0, 1, BUFFER_SIZE))

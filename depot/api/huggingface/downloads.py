@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from depot.access.models import Role
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc
@@ -179,9 +179,6 @@ def resolve_file(
     if response.status_code in (301, 302, 303, 307, 308):
         # The client reads the metadata of a cross-origin redirect from the redirect itself.
         response.headers["X-Linked-Size"] = str(file.size)
-    elif request.method == "HEAD" and isinstance(response, StreamingResponse):
-        # A store without local files streams; a HEAD must not read the bytes to drop them.
-        return Response(status_code=response.status_code, headers=dict(response.headers))
     return response
 
 
