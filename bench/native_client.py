@@ -3,10 +3,10 @@
 Starts `depot serve` (SQLite + local files) on a free loopback port and measures, in one run:
 
 - the pipeline limit: read + sha256 + write + fsync of the same bytes in one process;
-- a push of one 1 GiB file with 4 chunks in flight: end to end (hashing included) and
+- a push of one 1 GiB file (its chunks in order): end to end (hashing included) and
   the transfer alone (announce, chunks, completion, finalize);
 - the same push again: content the server has is not sent, so only hashing remains;
-- a pull into an empty directory (4 byte ranges in flight, verified), and again (all skipped).
+- a pull into an empty directory (one stream, verified as it lands), and again (all skipped).
 
 Run: ``.venv/bin/python bench/native_client.py [--size-mib 1024] [--runs 3]``
 Writes ``bench/results/native_client.json``.
@@ -118,7 +118,7 @@ def main() -> None:
         Row(group, "push of content the server has", medians["push_again_s"], "s"),
         Row(
             group,
-            "pull, 4 ranges in flight, verified",
+            "pull, one stream, verified",
             medians["pull_mb_per_s"],
             "MB/s",
             "pipeline",

@@ -26,9 +26,7 @@ from depot.client.refs import parse_ref
 
 __all__ = ["pull", "push"]
 
-Workers = Annotated[
-    int, typer.Option("--workers", min=1, max=64, help="Chunks or byte ranges in flight at once.")
-]
+Workers = Annotated[int, typer.Option("--workers", min=1, max=64, help="Files in flight at once.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 _PHASES = {"hash": "hashing", "transfer": "sending", "done": "done"}

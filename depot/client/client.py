@@ -303,9 +303,10 @@ class Client:
         """Push files and directories as one new version of ``[ORG/]SPACE/NAME``.
 
         A file goes in under its name; a directory's files under their path inside it.
-        Chunks go ``workers`` at a time; content the server already holds in a space the
-        caller may write is not sent. If the push stops (Ctrl-C, a crash, a network
-        failure) the same call continues it, re-sending nothing the server has.
+        ``workers`` files go at once, each file's chunks in order; content the server
+        already holds in a space the caller may write is not sent. If the push stops
+        (Ctrl-C, a crash, a network failure) the same call continues it, re-sending
+        nothing the server has.
 
         Args:
             kind: ``model``, ``artifact``, ``agent_skill`` or ``document`` (a new
@@ -345,8 +346,9 @@ class Client:
         """Download a version's files into ``dest``, verified, in parallel, resumably.
 
         Files already in ``dest`` with the right SHA-256 are skipped; the others are
-        fetched in byte ranges, checked against their SHA-256 and moved into place
-        atomically. An interrupted pull continues where it stopped when run again.
+        fetched ``workers`` at a time, each as one stream, checked against their SHA-256
+        as they arrive and moved into place atomically. An interrupted pull continues
+        where it stopped when run again.
 
         Raises:
             IntegrityError: bytes that do not match their SHA-256 (they are discarded).

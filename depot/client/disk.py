@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import mmap
 import os
 
-__all__ = ["drop_from_cache", "read_sequentially"]
+__all__ = ["ALIGNMENT", "drop_from_cache", "read_sequentially", "set_direct"]
 
 # Not on macOS, where the hints are skipped.
 _FADV_SEQUENTIAL: int | None = getattr(os, "POSIX_FADV_SEQUENTIAL", None)
@@ -30,3 +33,28 @@ def drop_from_cache(fd: int, offset: int, length: int) -> None:
     """
     if _FADV_DONTNEED is not None:
         os.posix_fadvise(fd, offset, length, _FADV_DONTNEED)
+
+
+# Page size: a multiple of every logical block size Linux supports, so a buffer, a file
+# position and a length aligned to it suit O_DIRECT on any device.
+ALIGNMENT = mmap.PAGESIZE
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)
+
+
+def set_direct(fd: int, direct: bool) -> bool:
+    """Turn ``O_DIRECT`` on or off for ``fd``; whether it is now on.
+
+    Writes past the page cache need their buffer, position and length aligned to
+    ``ALIGNMENT``. Where the platform or the filesystem refuses the flag (macOS,
+    tmpfs), it stays off and writes go through the cache.
+    """
+    if not _O_DIRECT:
+        return False
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT if direct else flags & ~_O_DIRECT)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        return False
+    return direct and bool(fcntl.fcntl(fd, fcntl.F_GETFL) & _O_DIRECT)

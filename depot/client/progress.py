@@ -57,14 +57,13 @@ class ProgressMeter:
         moved: int = 0,
         skipped: int = 0,
         files: int = 0,
-        lost: int = 0,
         report: bool = True,
     ) -> None:
-        """Count bytes moved over the network, bytes that need no moving, finished files,
-        and bytes of a failed attempt (``lost``: counted as done, to be moved again)."""
+        """Count bytes moved over the network (negative for bytes of a failed attempt that
+        will move again), bytes that need no moving, and finished files."""
         with self._lock:
             self.moved_bytes += moved
-            self.done_bytes += moved + skipped - lost
+            self.done_bytes += moved + skipped
             self.skipped_bytes += skipped
             self.done_files += files
             if report:

@@ -1,15 +1,17 @@
-"""The download engine of ``depot pull``: parallel byte ranges, resumable, verified as they land.
+"""The download engine of ``depot pull``: a verified stream per file, files in parallel, resumable.
 
-Every file is cut into segments of ``segment_size`` bytes and the segments of all files
-share one pool of threads. Each segment is one ranged GET, written in place into a
-partial file beside the destination, ``.<name>.depot-partial``; a sidecar,
-``.<name>.depot-partial.json``, lists the segments whose bytes are on disk, so running
-the same pull again fetches only the rest.
+Each file comes as one ranged GET from the first byte not yet on disk, hashed as it
+arrives and written past the page cache, like a container registry's layers: bytes that
+arrive in order need no reading back to be hashed. ``workers`` files move at once. A
+thread of the file's own hashes and writes its bytes while the calling thread receives
+the next ones, through a few page-aligned buffers.
 
-A file's SHA-256 advances over its leading run of finished segments as they finish,
-reading them back from the partial file, so the digest is ready when the last byte
-lands. Only bytes whose digest and size match what the server announced are moved onto
-the destination, atomically; a destination that already holds them is left alone.
+The bytes go into a partial file beside the destination, ``.<name>.depot-partial``; a
+sidecar, ``.<name>.depot-partial.json``, lists the segments (``segment_size`` bytes each)
+that are on disk, so running the same pull again fetches only the rest. A broken
+connection is taken up again from the byte it reached. Only bytes whose digest and size
+match what the server announced are moved onto the destination, atomically; a
+destination that already holds them is left alone.
 """
 
 from __future__ import annotations
@@ -17,20 +19,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import mmap
 import os
+import queue
 import re
 import stat
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from depot.client.disk import drop_from_cache, read_sequentially
+from depot.client.disk import ALIGNMENT, drop_from_cache, read_sequentially, set_direct
 from depot.client.errors import ClientError, IntegrityError, TransportError, error_from_response
 from depot.client.progress import ProgressCallback, ProgressMeter
 
@@ -38,7 +41,13 @@ __all__ = ["PullReport", "RemoteFile", "pull_files"]
 
 _BLOCK = 1024 * 1024
 _PARTIAL = ".depot-partial"
-_BACKOFF = 0.5  # seconds before the first retry of a segment, doubled for each one after
+_BACKOFF = 0.5  # seconds before the first retry, doubled for each one after
+# Three buffers of 8 MiB per file in flight: one filling, one being hashed and written, one
+# spare. Over loopback on the VM of docs/performance.md, 1 GiB came at 610–700 MB/s with
+# 4, 8 or 16 MiB buffers alike (and at 350–420 MB/s as four parallel ranges, hashed by
+# reading them back, in the same run).
+_BUFFER = 8 * 1024 * 1024
+_BUFFERS = 3
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -70,8 +79,7 @@ class PullReport:
         downloaded: Paths written in this run: fetched wholly or partly, finished from
             a partial file an earlier run left, or (empty files) created.
         skipped: Paths whose destination already held the right bytes.
-        bytes_downloaded: Bytes received over the network in this run, including those
-            of attempts that failed and were retried.
+        bytes_downloaded: Bytes received over the network in this run.
     """
 
     downloaded: list[str]
@@ -92,14 +100,15 @@ def pull_files(
     """Download ``files`` into the directory ``dest``, verifying every byte.
 
     Destinations that already hold a file's bytes (same size and SHA-256) are skipped.
-    The other files are fetched as byte ranges of ``segment_size`` by ``workers``
-    threads into partial files, resuming the segments an interrupted run left on disk,
-    and each file replaces its destination only once its SHA-256 and size match.
+    The other files are fetched ``workers`` at a time, each as one stream from the first
+    byte an interrupted run left missing, into a partial file that replaces the
+    destination only once its SHA-256 and size match.
 
-    A segment that fails with a broken connection, a 5xx or a 429 is fetched again
-    from its start after 0.5 s, 1 s, 2 s and so on, ``retries`` times at most. When a
-    segment fails for good the pull stops: segments not started are cancelled, running
-    ones stop at their next block, and the partial files stay for the next run.
+    A stream that breaks, or is answered with a 5xx or a 429, is asked again from the
+    byte it reached after 0.5 s, 1 s, 2 s and so on: ``retries`` times at most without a
+    whole segment coming through in between. When a file fails for good the pull stops:
+    files not started are cancelled, running ones stop at their next block, and the
+    partial files stay for the next run.
 
     Args:
         http: The client for the server: its ``base_url``, an ``Authorization`` header,
@@ -107,13 +116,15 @@ def pull_files(
             followed (httpx drops the header when the redirect leaves the origin).
         files: What to download, with the sizes and digests the server announced.
         dest: The directory the files' paths are relative to; created if missing.
-        workers: How many segments are downloaded at once.
-        segment_size: Bytes per ranged request, and the unit of resuming. A run
-            resumes a partial file only if it uses the same segment size.
+        workers: How many files are downloaded at once.
+        segment_size: The unit of resuming: every ``segment_size`` bytes the partial
+            file is synced and the sidecar records it. A run resumes a partial file only
+            if it uses the same segment size.
         progress: Called with a ``TransferProgress`` when hashing existing files starts,
             when the transfer starts, after every block of about 1 MiB and once at the
             end (phase ``"done"``); never from two threads at once.
-        retries: How often a segment is retried before the pull gives up.
+        retries: How often a stream is asked again without progress before the pull
+            gives up.
 
     Returns:
         The paths downloaded and skipped, and the bytes received.
@@ -126,7 +137,7 @@ def pull_files(
             raised as its own subclass (``NotFoundError``, ``AuthError``...) at once.
         IntegrityError: A file's bytes do not match its SHA-256 or size; its partial
             file and sidecar are removed, so the next run fetches it afresh.
-        TransportError: A segment still failed after ``retries`` retries.
+        TransportError: A file still failed after ``retries`` retries.
     """
     if workers < 1 or segment_size < 1 or retries < 0:
         raise ValueError("workers and segment_size must be at least 1, retries at least 0")
@@ -156,13 +167,7 @@ def pull_files(
             downloads.append(download)
         meter.report("transfer")
         fetcher = _Fetcher(http, meter, stop, retries)
-        futures: list[Future[None]] = []
-        for download in downloads:
-            missing = [i for i in range(download.count) if i not in download.done]
-            for index in missing:
-                futures.append(pool.submit(fetcher.fetch, download, index))
-            if not missing:  # a previous run got every segment but stopped before the end
-                futures.append(pool.submit(fetcher.finish, download))
+        futures = [pool.submit(fetcher.fetch, download) for download in downloads]
         wait(futures, return_when=FIRST_EXCEPTION)
         if any(_error(future) for future in futures):
             stop.set()
@@ -180,7 +185,7 @@ def pull_files(
 
 
 class _Cancelled(Exception):
-    """Another segment failed for good: this one stops without recording anything."""
+    """Another file failed for good: this one stops without recording anything more."""
 
 
 def _error(future: Future[None]) -> BaseException | None:
@@ -206,13 +211,12 @@ class _Retry(Exception):
 
 
 class _Download:
-    """One file on its way: its partial file, the sidecar, and the digest so far.
+    """One file on its way: its partial file, the sidecar, and its leading done segments.
 
-    NOTE: a segment enters ``done`` (and the sidecar) only after its bytes were
-    fdatasync'ed, so a sidecar never claims bytes a crash could lose. The digest covers
-    segments ``[0, hashed)``; whichever thread holds ``_hashing`` advances it over the
-    segments done since, and a thread that finds the lock taken leaves its segment to
-    the holder, which looks again after letting go; no thread waits to hash.
+    NOTE: a segment enters the sidecar only after its bytes were fdatasync'ed, so a
+    sidecar never claims bytes a crash could lose. Bytes arrive in order, so the done
+    segments are always the first ``done`` ones; a sidecar from an older client that
+    lists others is taken up to its first gap.
     """
 
     def __init__(self, file: RemoteFile, target: Path, segment_size: int) -> None:
@@ -220,21 +224,17 @@ class _Download:
         self.partial = target.with_name(f".{target.name}{_PARTIAL}")
         self.sidecar = target.with_name(f".{target.name}{_PARTIAL}.json")
         self.count = -(-file.size // segment_size)
-        self.done: set[int] = set()
-        self.hashed = 0
-        self._digest = hashlib.sha256()
-        self._finished = False
+        self.done = 0
+        self.wants_direct = False  # whether the bytes still to come can go past the cache
+        self.direct: bool | None = None  # whether they do; decided at the first write
         self._fd: int | None = None
-        self._state = threading.Lock()  # done, the sidecar, the file descriptor
-        self._hashing = threading.Lock()
 
-    def span(self, index: int) -> tuple[int, int]:
-        """The first and last byte of segment ``index``."""
-        start = index * self.segment_size
-        return start, min(start + self.segment_size, self.file.size) - 1
+    @property
+    def done_bytes(self) -> int:
+        return min(self.done * self.segment_size, self.file.size)
 
     def resume(self) -> int:
-        """Take over the segments a previous run left on disk, and return their bytes.
+        """Take over the leading segments a previous run left on disk; their bytes.
 
         A sidecar for other bytes (another SHA-256, size or segment size), a torn one,
         or a partial file of the wrong length is discarded with its partial file.
@@ -255,105 +255,89 @@ class _Download:
         if not valid:
             _remove_partial(self.target)
             return 0
-        self.done = set(done)
-        return sum(end - start + 1 for start, end in map(self.span, self.done))
+        present = set(done)
+        while self.done in present:
+            self.done += 1
+        return self.done_bytes
 
-    def write(self, data: bytes, offset: int) -> None:
-        fd = self._open()
-        view = memoryview(data)
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view, offset = view[written:], offset + written
+    def open(self) -> int:
+        """The partial file, created at its full length if new."""
+        if self._fd is None:
+            fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o666)
+            if os.fstat(fd).st_size != self.file.size:
+                os.ftruncate(fd, self.file.size)
+            self._fd = fd
+        return self._fd
 
-    def segment_done(self, index: int) -> bool:
-        """Record segment ``index`` as on disk, then advance the digest.
-
-        Returns:
-            True if this call finished the file (verified and in place).
-
-        Raises:
-            IntegrityError: see ``advance``.
-        """
-        os.fdatasync(self._open())
-        with self._state:
-            self.done.add(index)
-            temp = self.sidecar.with_name(f"{self.sidecar.name}.tmp")
-            temp.write_text(
-                json.dumps(
-                    {
-                        "sha256": self.file.sha256,
-                        "size": self.file.size,
-                        "segment_size": self.segment_size,
-                        "done": sorted(self.done),
-                    }
-                )
-            )
-            os.replace(temp, self.sidecar)
-        return self.advance()
-
-    def advance(self) -> bool:
-        """Hash the segments done since the last call and, after the last, finish the file.
-
-        Returns:
-            True if this call finished the file (verified and in place).
-
-        Raises:
-            IntegrityError: The bytes do not match the file's SHA-256 or size; the
-                partial file and sidecar are removed.
-        """
-        while self._hashing.acquire(blocking=False):
-            try:
-                while self._ready():
-                    self._hash(self.hashed)
-                    self._drop_cached(self.hashed)
-                    self.hashed += 1
-                if self.hashed == self.count and not self._finished:
-                    self._finished = True
-                    self._finish()
-                    return True
-            finally:
-                self._hashing.release()
-            if not self._ready():
-                return False
-            # a segment finished while we held the lock and its thread left it to us
-        return False
-
-    def _ready(self) -> bool:
-        with self._state:
-            return self.hashed < self.count and self.hashed in self.done
-
-    def _hash(self, index: int) -> None:
-        fd = self._open()
-        start, end = self.span(index)
-        while start <= end:
-            block = os.pread(fd, min(_BLOCK, end - start + 1), start)
+    def hash_done(self, digest: hashlib._Hash) -> None:
+        """Feed the bytes of the done segments, read back from the partial file, to ``digest``."""
+        position, end = 0, self.done_bytes
+        if not end:
+            return
+        fd = self.open()
+        read_sequentially(fd)
+        while position < end:
+            block = os.pread(fd, min(_BLOCK, end - position), position)
             if not block:
                 raise IntegrityError(f"{self.file.path}: the partial file {self.partial} shrank")
-            self._digest.update(block)
-            start += len(block)
+            digest.update(block)
+            position += len(block)
+        drop_from_cache(fd, 0, end)
 
-    def _drop_cached(self, index: int) -> None:
-        """Let the kernel reuse the page cache of a segment that is on disk and hashed.
+    def write(self, data: memoryview, position: int) -> None:
+        """Write ``data`` at ``position``; past the page cache while both are aligned."""
+        fd = self.open()
+        if self.direct is None:
+            self.direct = self.wants_direct and set_direct(fd, True)
+        if self.direct and (position % ALIGNMENT or len(data) % ALIGNMENT):
+            self.direct = set_direct(fd, False)  # the file's unaligned tail
+        while data:
+            written = os.pwrite(fd, data, position)
+            if written <= 0:
+                raise OSError(f"{self.partial} took no bytes")
+            data, position = data[written:], position + written
+            if data and self.direct and written % ALIGNMENT:
+                self.direct = set_direct(fd, False)
 
-        Why: nothing reads it again during the pull, and writing into pages just freed is
-        much cheaper than into fresh ones: a VM backs a fresh page only when it is first
-        touched. On the 2-core VM of docs/performance.md, 1 GiB written in 32 MiB segments,
-        each fdatasync'ed, took 2.0 GB/s with the segments dropped and 0.4–0.55 GB/s
-        without. A pull of a file larger than memory also no longer pushes out the
-        cache of everything else.
+    def record(self, end: int) -> None:
+        """Sync the file and record in the sidecar the segments that end by byte ``end``."""
+        done = self.count if end >= self.file.size else end // self.segment_size
+        if done <= self.done:
+            return
+        fd = self.open()
+        os.fdatasync(fd)
+        first = self.done_bytes
+        self.done = done
+        temp = self.sidecar.with_name(f"{self.sidecar.name}.tmp")
+        temp.write_text(
+            json.dumps(
+                {
+                    "sha256": self.file.sha256,
+                    "size": self.file.size,
+                    "segment_size": self.segment_size,
+                    "done": list(range(done)),
+                }
+            )
+        )
+        os.replace(temp, self.sidecar)
+        if not self.direct:
+            # What went through the cache is on disk now and nothing reads it again.
+            drop_from_cache(fd, first, self.done_bytes - first)
+
+    def finish(self, digest: hashlib._Hash) -> None:
+        """Move the partial file onto the destination if its bytes are the announced ones.
+
+        Raises:
+            IntegrityError: They are not; the partial file and sidecar are removed.
         """
-        start, end = self.span(index)
-        drop_from_cache(self._open(), start, end - start + 1)
-
-    def _finish(self) -> None:
-        fd = self._open()
-        digest = self._digest.hexdigest()
+        fd = self.open()
+        sha256 = digest.hexdigest()
         size = os.fstat(fd).st_size
-        if size != self.file.size or not hmac.compare_digest(digest, self.file.sha256):
+        if size != self.file.size or not hmac.compare_digest(sha256, self.file.sha256):
             self.close()
             _remove_partial(self.target)
             raise IntegrityError(
-                f"{self.file.path}: downloaded {size} bytes with SHA-256 {digest}, expected"
+                f"{self.file.path}: downloaded {size} bytes with SHA-256 {sha256}, expected"
                 f" {self.file.size} bytes with {self.file.sha256}; the partial file was removed"
             )
         os.fsync(fd)
@@ -362,117 +346,196 @@ class _Download:
         self.sidecar.unlink(missing_ok=True)
         _fsync_directory(self.target.parent)
 
-    def _open(self) -> int:
-        # Opened on first use and closed when the file is finished, so a pull of many
-        # files holds only the descriptors of the files in flight.
-        with self._state:
-            if self._fd is None:
-                fd = os.open(self.partial, os.O_RDWR | os.O_CREAT, 0o666)
-                if os.fstat(fd).st_size != self.file.size:
-                    os.ftruncate(fd, self.file.size)
-                self._fd = fd
-            return self._fd
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class _Landing:
+    """Hashes and writes a file's bytes in order, in a thread of its own.
+
+    The receiving thread fills page-aligned buffers and hands each one over when it is
+    full or ends a segment; this thread hashes it, writes it at its place (with
+    ``O_DIRECT`` where it can) and records finished segments. SHA-256 and the writes
+    leave the GIL, so they overlap the receiving. A file that fits in one buffer is
+    landed by the receiving thread itself.
+    """
+
+    def __init__(self, download: _Download, digest: hashlib._Hash, stop: threading.Event) -> None:
+        self.download, self.digest, self.stop = download, digest, stop
+        remaining = download.file.size - download.done_bytes
+        size = min(_BUFFER, -(-remaining // ALIGNMENT) * ALIGNMENT)
+        count = _BUFFERS if remaining > size else 1
+        self._buffers = [mmap.mmap(-1, size) for _ in range(count)]
+        self._free: queue.Queue[mmap.mmap] = queue.Queue()
+        for buffer in self._buffers:
+            self._free.put(buffer)
+        self._full: queue.Queue[tuple[mmap.mmap, int, int] | None] = queue.Queue()
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if count > 1:
+            self._thread = threading.Thread(
+                target=self._run, name=f"depot-pull-land-{download.file.path}", daemon=True
+            )
+            self._thread.start()
+
+    def take(self) -> mmap.mmap:
+        """An empty buffer, once one is free.
+
+        Raises:
+            _Cancelled: The pull is stopping.
+            Exception: What stopped the landing thread (a full disk, say).
+        """
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            if self.stop.is_set():
+                raise _Cancelled
+            try:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    def hand(self, buffer: mmap.mmap, filled: int, position: int) -> None:
+        """Hash and write the first ``filled`` bytes of ``buffer``, which go at ``position``."""
+        if self._thread is None:
+            self._land(buffer, filled, position)
+            self._free.put(buffer)
+        else:
+            self._full.put((buffer, filled, position))
 
     def close(self) -> None:
-        with self._state:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        """Wait for every buffer handed over to land, and let the buffers go.
+
+        Raises:
+            Exception: What stopped the landing thread.
+        """
+        try:
+            if self._thread is not None:
+                self._full.put(None)
+                self._thread.join()
+            if self._failure is not None:
+                raise self._failure
+        finally:
+            for buffer in self._buffers:
+                buffer.close()
+
+    def _run(self) -> None:
+        while (item := self._full.get()) is not None:
+            buffer, filled, position = item
+            if self._failure is None and not self.stop.is_set():
+                try:
+                    self._land(buffer, filled, position)
+                except BaseException as exc:  # handed to the receiving thread
+                    self._failure = exc
+            self._free.put(buffer)
+
+    def _land(self, buffer: mmap.mmap, filled: int, position: int) -> None:
+        with memoryview(buffer) as view, view[:filled] as data:
+            self.digest.update(data)
+            self.download.write(data, position)
+        self.download.record(position + filled)
 
 
 class _Fetcher:
-    """Downloads segments with ``http``, retrying what is worth retrying."""
+    """Downloads files with ``http``, retrying what is worth retrying."""
 
     def __init__(
         self, http: httpx.Client, meter: ProgressMeter, stop: threading.Event, retries: int
     ) -> None:
         self.http, self.meter, self.stop, self.retries = http, meter, stop, retries
 
-    def fetch(self, download: _Download, index: int) -> None:
-        """Download segment ``index`` of ``download`` into its partial file.
+    def fetch(self, download: _Download) -> None:
+        """Download what ``download`` misses, verify the whole file and put it in place.
 
         Raises:
-            ClientError: The server refused the request (4xx) or answered the range
-                with another one.
+            ClientError: The server refused the request (4xx) or answered with another
+                range than the one asked for.
             IntegrityError: The server sent more bytes than the file has, or the file
-                is finished and does not verify.
-            TransportError: The segment failed ``retries + 1`` times.
+                does not verify.
+            TransportError: The stream failed ``retries + 1`` times without a segment
+                coming through.
         """
-        start, end = download.span(index)
-        last: Exception | None = None
-        with self._stopping_all():
-            for attempt in range(self.retries + 1):
-                if attempt and self.stop.wait(_BACKOFF * 2 ** (attempt - 1)):
-                    raise _Cancelled
-                if self.stop.is_set():
-                    raise _Cancelled
-                try:
-                    self._stream(download, start, end)
-                except (httpx.TransportError, _Retry) as exc:
-                    last = exc
-                    continue
-                if download.segment_done(index):
-                    self.meter.add(files=1)
-                return
-            status = last.status if isinstance(last, _Retry) else None
-            raise TransportError(
-                f"{download.file.path}: bytes {start}-{end} failed {self.retries + 1} times,"
-                f" last with {type(last).__name__}: {last}",
-                status=status,
-            ) from last
-
-    def finish(self, download: _Download) -> None:
-        """Verify and place a file whose segments are all on disk already.
-
-        Raises:
-            IntegrityError: The file does not verify.
-        """
-        with self._stopping_all():
-            if download.advance():
-                self.meter.add(files=1)
-
-    @contextmanager
-    def _stopping_all(self) -> Iterator[None]:
-        # The failing thread raises the flag itself: waiting for the main thread to
-        # notice would let this worker take the next segment and start it.
         try:
-            yield
+            digest = hashlib.sha256()
+            download.hash_done(digest)
+            position = download.done_bytes
+            if position < download.file.size:
+                download.wants_direct = position % ALIGNMENT == 0 and (
+                    download.segment_size % ALIGNMENT == 0 or download.count == 1
+                )
+                landing = _Landing(download, digest, self.stop)
+                try:
+                    self._receive(download, landing, position)
+                finally:
+                    landing.close()
+            download.finish(digest)
+            self.meter.add(files=1)
         except _Cancelled:
             raise
         except BaseException:
+            # The failing thread raises the flag itself: waiting for the main thread to
+            # notice would let this worker take the next file and start it.
             self.stop.set()
             raise
 
-    def _stream(self, download: _Download, start: int, end: int) -> None:
-        """GET bytes ``start``-``end`` into the partial file."""
-        written = counted = 0
-        headers = {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"}
-        try:
-            with self.http.stream("GET", download.file.url, headers=headers) as response:
-                _check_response(response, download.file, start, end)
-                # The pieces as they come off the socket (64 KiB): joining them into bigger
-                # blocks first (iter_bytes(n)) costs more than half the throughput.
-                for block in response.iter_bytes():
-                    if self.stop.is_set():
-                        raise _Cancelled
-                    if written + len(block) > end - start + 1:
-                        raise IntegrityError(
-                            f"{download.file.path}: the server sent more than the"
-                            f" {download.file.size} bytes announced"
-                        )
-                    download.write(block, start + written)
-                    written += len(block)
-                    if written - counted >= _BLOCK:  # report about once per MiB
-                        self.meter.add(moved=written - counted)
-                        counted = written
-            self.meter.add(moved=written - counted)
-            counted = written
-            if written != end - start + 1:
-                raise _Retry(f"the response ended after {written} of {end - start + 1} bytes")
-        except (httpx.TransportError, _Retry):
-            # The next attempt receives these bytes again: they are no longer done.
-            self.meter.add(moved=written - counted, lost=written, report=False)
-            raise
+    def _receive(self, download: _Download, landing: _Landing, position: int) -> None:
+        """Receive bytes ``position``.. of the file into ``landing``'s buffers, in order."""
+        file, size, segment = download.file, download.file.size, download.segment_size
+        buffer, filled, start = landing.take(), 0, position
+        failures, mark = 0, position  # failed attempts since the segment that held ``mark``
+        last: Exception | None = None
+        while position < size:
+            if failures:
+                if failures > self.retries:
+                    status = last.status if isinstance(last, _Retry) else None
+                    raise TransportError(
+                        f"{file.path}: bytes {position}-{size - 1} failed {failures} times,"
+                        f" last with {type(last).__name__}: {last}",
+                        status=status,
+                    ) from last
+                if self.stop.wait(_BACKOFF * 2 ** (failures - 1)):
+                    raise _Cancelled
+            headers = {"Accept-Encoding": "identity"}
+            if position:  # a whole file may go out by `sendfile`; a range never does
+                headers["Range"] = f"bytes={position}-{size - 1}"
+            counted = position
+            try:
+                with self.http.stream("GET", file.url, headers=headers) as response:
+                    _check_response(response, file, position, size - 1)
+                    for piece in response.iter_raw():
+                        if self.stop.is_set():
+                            raise _Cancelled
+                        if position + len(piece) > size:
+                            raise IntegrityError(
+                                f"{file.path}: the server sent more than the {size} bytes announced"
+                            )
+                        source = memoryview(piece)
+                        while source:
+                            # A buffer ends where it is full or where a segment ends, so
+                            # that each segment is recorded as soon as it is on disk.
+                            room = min(len(buffer) - filled, segment - position % segment)
+                            take = min(room, len(source))
+                            buffer[filled : filled + take] = source[:take]
+                            filled, position, source = filled + take, position + take, source[take:]
+                            if take == room or position == size:
+                                landing.hand(buffer, filled, start)
+                                if position < size:
+                                    buffer = landing.take()
+                                filled, start = 0, position
+                        if position - counted >= _BLOCK:  # report about once per MiB
+                            self.meter.add(moved=position - counted)
+                            counted = position
+                if position < size:
+                    raise _Retry(f"the response ended at byte {position} of {size}")
+            except (httpx.TransportError, _Retry) as exc:
+                last = exc
+                if position // segment > mark // segment:
+                    failures, mark = 0, position
+                failures += 1
+            finally:
+                self.meter.add(moved=position - counted)
 
 
 def _check_response(response: httpx.Response, file: RemoteFile, start: int, end: int) -> None:

@@ -1,4 +1,4 @@
-"""The upload engine of ``depot push``: hash, announce, send what is missing in parallel, finalize.
+"""The upload engine of ``depot push``: hash, announce, send what is missing, finalize.
 
 A push is resumable. A small journal in the cache directory, keyed by the server, the
 artifact and the local files (path, size, modification time), keeps each file's digest
@@ -282,7 +282,7 @@ def push_files(
         http: a client with the server's base URL and the token.
         artifact_url: ``/api/v1/orgs/ORG/spaces/SPACE/artifacts/NAME``.
         journal_dir: where push journals live (they go once the push is finalized).
-        workers: chunks in flight at once.
+        workers: files sent at once (each file's chunks go in order, one at a time).
 
     Raises:
         ClientError: the server refused something (its message is kept), a file changed
@@ -356,7 +356,15 @@ def _plan(
     meter: ProgressMeter,
     stop: threading.Event,
 ) -> tuple[list[Callable[[], None]], list[str], list[str]]:
-    """One task per chunk still missing; the last chunk of a file to land completes it."""
+    """One task per file still missing chunks: it sends them in order, then completes.
+
+    Why in order: chunks that reach the server in order are hashed on the way and written
+    past the page cache; one that arrives before those in front of it is parked in the
+    cache and read back to be hashed. Over loopback on the 2-core VM of
+    docs/performance.md a 1 GiB file went at 454–490 MB/s this way, against 366–378 MB/s
+    with four of its chunks in flight. Parallelism comes from files, as with container
+    registries' layers.
+    """
     tasks: list[Callable[[], None]] = []
     uploaded, present = [], []
     for item in state["files"]:
@@ -367,56 +375,50 @@ def _plan(
             continue
         uploaded.append(file.path)
         chunk_size = int(upload["chunk_size"] or max(file.size, 1))
-        missing = list(upload["missing_chunks"])
+        missing = sorted(upload["missing_chunks"])
         received = file.size - sum(
             min(chunk_size, file.size - index * chunk_size) for index in missing
         )
         meter.add(skipped=received)
-        remaining = [len(missing)]
-        lock = threading.Lock()
-
-        def complete(upload_id: str = upload["id"], file: LocalFile = file) -> None:
-            sender.call("POST", f"/api/v1/uploads/{upload_id}/complete")
-            meter.add(files=1)
-
-        if not missing:
-            tasks.append(complete)
-            continue
-        for index in missing:
-
-            def send(
-                index: int = index,
-                upload_id: str = upload["id"],
-                file: LocalFile = file,
-                chunk_size: int = chunk_size,
-                remaining: list[int] = remaining,
-                lock: threading.Lock = lock,
-                complete: Callable[[], None] = complete,
-            ) -> None:
-                offset = index * chunk_size
-                length = min(chunk_size, file.size - offset)
-                counted = [0]
-
-                def body() -> Iterator[bytes]:
-                    # A retried chunk is sent whole again: take back what the failed try counted.
-                    meter.add(moved=-counted[0])
-                    counted[0] = 0
-                    return _chunk_body(file, offset, length, meter, stop, counted)
-
-                sender.call(
-                    "PUT",
-                    f"/api/v1/uploads/{upload_id}/chunks/{index}",
-                    body_factory=body,
-                    headers={"Content-Length": str(length)},
-                )
-                with lock:
-                    remaining[0] -= 1
-                    last = remaining[0] == 0
-                if last:
-                    complete()
-
-            tasks.append(send)
+        tasks.append(
+            functools.partial(
+                _send_file, sender, upload["id"], file, chunk_size, missing, meter, stop
+            )
+        )
     return tasks, uploaded, present
+
+
+def _send_file(
+    sender: _Sender,
+    upload_id: str,
+    file: LocalFile,
+    chunk_size: int,
+    missing: Sequence[int],
+    meter: ProgressMeter,
+    stop: threading.Event,
+) -> None:
+    """Send the ``missing`` chunks of ``file`` one after another, then complete its upload."""
+    for index in missing:
+        offset = index * chunk_size
+        length = min(chunk_size, file.size - offset)
+        counted = [0]
+
+        def body(
+            offset: int = offset, length: int = length, counted: list[int] = counted
+        ) -> Iterator[bytes]:
+            # A retried chunk is sent whole again: take back what the failed try counted.
+            meter.add(moved=-counted[0])
+            counted[0] = 0
+            return _chunk_body(file, offset, length, meter, stop, counted)
+
+        sender.call(
+            "PUT",
+            f"/api/v1/uploads/{upload_id}/chunks/{index}",
+            body_factory=body,
+            headers={"Content-Length": str(length)},
+        )
+    sender.call("POST", f"/api/v1/uploads/{upload_id}/complete")
+    meter.add(files=1)
 
 
 def _finalize(sender: _Sender, version_id: str, alias: str | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import httpx
@@ -84,6 +85,39 @@ def test_pushing_the_same_content_again_sends_nothing(client: Client, tmp_path: 
     second = client.push("ml/churn", [tmp_path / "model"])
     assert second.version.number == 2 and second.bytes_sent == 0
     assert sorted(second.present) == sorted(tree(tmp_path / "model"))
+
+
+def test_a_push_sends_each_file_s_chunks_in_order_one_at_a_time(
+    client: Client, tmp_path: Path
+) -> None:
+    for name in ("a.bin", "b.bin"):
+        (tmp_path / "model" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "model" / name).write_bytes(os.urandom(CHUNK * 4 + 5))
+    lock = threading.Lock()
+    sent: dict[str, list[int]] = {}
+    in_flight: dict[str, int] = {}
+    overlaps: list[str] = []
+
+    def request(request: httpx.Request) -> None:
+        parts = request.url.path.split("/")
+        if request.method == "PUT" and "chunks" in parts:
+            upload, index = parts[-3], int(parts[-1])
+            with lock:
+                sent.setdefault(upload, []).append(index)
+                in_flight[upload] = in_flight.get(upload, 0) + 1
+                if in_flight[upload] > 1:
+                    overlaps.append(upload)
+
+    def response(response: httpx.Response) -> None:
+        parts = response.request.url.path.split("/")
+        if response.request.method == "PUT" and "chunks" in parts:
+            with lock:
+                in_flight[parts[-3]] -= 1
+
+    client.http.event_hooks = {"request": [request], "response": [response]}
+    pushed = client.push("ml/ordered", [tmp_path / "model"], workers=4)
+    assert pushed.bytes_sent == 2 * (CHUNK * 4 + 5)
+    assert list(sent.values()) == [[0, 1, 2, 3, 4]] * 2 and overlaps == []
 
 
 def test_an_interrupted_push_resumes_without_resending(client: Client, tmp_path: Path) -> None:

@@ -25,12 +25,12 @@ def test_the_meter_counts_from_many_threads_and_ends_at_the_total() -> None:
     assert [state.done_bytes for state in seen] == sorted(state.done_bytes for state in seen)
 
 
-def test_lost_bytes_are_taken_back_and_skipped_ones_kept_apart() -> None:
+def test_bytes_of_a_failed_attempt_are_taken_back_and_skipped_ones_kept_apart() -> None:
     meter = ProgressMeter(None, total_bytes=300, total_files=2)
     meter.add(skipped=100, files=1)
     meter.add(moved=150)
-    meter.add(lost=150)  # the attempt failed: its bytes come again
+    meter.add(moved=-150)  # the attempt failed: its bytes go again
     meter.add(moved=200, files=1)
-    assert (meter.done_bytes, meter.skipped_bytes, meter.moved_bytes) == (300, 100, 350)
+    assert (meter.done_bytes, meter.skipped_bytes, meter.moved_bytes) == (300, 100, 200)
     meter.restart("transfer")
     assert (meter.done_bytes, meter.done_files, meter.phase) == (0, 0, "transfer")
