@@ -273,14 +273,27 @@ def _in_cache(fd: int, offset: int, length: int) -> bool:
         _libc.munmap(address, span)
 
 
+# Windows of the file that ``in_page_cache`` looks at: asking about every page of 1 GiB took
+# 16 ms (3 % of sending it from the cache), these 16 windows of 1 MiB take a fraction of one.
+_WINDOWS = 16
+_WINDOW = 1024 * 1024
+
+
 def in_page_cache(path: str | os.PathLike[str]) -> bool:
-    """Whether the whole file at ``path`` is in the page cache (``False`` if it is not there)."""
+    """Whether the file at ``path`` is in the page cache, judged by 16 windows spread over it.
+
+    ``False`` if there is no file. A file the cache holds in part may be judged either way:
+    whatever is missing is then read through the cache, or past it, as for a whole file.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
         size = os.fstat(fd).st_size
-        return size == 0 or _in_cache(fd, 0, size)
+        if size <= _WINDOWS * _WINDOW:
+            return size == 0 or _in_cache(fd, 0, size)
+        step = (size - _WINDOW) // (_WINDOWS - 1)
+        return all(_in_cache(fd, i * step, _WINDOW) for i in range(_WINDOWS))
     finally:
         os.close(fd)

@@ -158,3 +158,15 @@ def test_blocks_larger_than_the_buffers_are_refused(tmp_path: Path) -> None:
     (tmp_path / "blob").write_bytes(b"x")
     with pytest.raises(ValueError, match="at most"):
         next(direct.read_blocks(tmp_path / "blob", 0, 1, BUFFER_SIZE))
+
+
+def test_a_large_file_is_judged_by_windows_spread_over_it(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(40 * MiB))
+    _uncached(path)
+    assert not direct.in_page_cache(path)
+    assert len(path.read_bytes()) == 40 * MiB
+    assert direct.in_page_cache(path)
+    with path.open("rb") as file:  # the last window gone
+        os.posix_fadvise(file.fileno(), 39 * MiB, MiB, os.POSIX_FADV_DONTNEED)
+    assert not direct.in_page_cache(path)
