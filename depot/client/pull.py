@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from depot.client.body import BodyReader
 from depot.client.disk import ALIGNMENT, drop_from_cache, read_sequentially, set_direct
 from depot.client.errors import ClientError, IntegrityError, TransportError, error_from_response
 from depot.client.progress import ProgressCallback, ProgressMeter
@@ -521,29 +522,31 @@ class _Fetcher:
             try:
                 with self.http.stream("GET", file.url, headers=headers) as response:
                     _check_response(response, file, position, size - 1)
-                    for piece in response.iter_raw():
+                    body = BodyReader(response)
+                    while position < size:
                         if self.stop.is_set():
                             raise _Cancelled
-                        if position + len(piece) > size:
-                            raise IntegrityError(
-                                f"{file.path}: the server sent more than the {size} bytes announced"
-                            )
-                        source = memoryview(piece)
-                        while source:
-                            # A buffer ends where it is full or where a segment ends, so
-                            # that each segment is recorded as soon as it is on disk.
-                            room = min(len(buffer) - filled, segment - position % segment)
-                            take = min(room, len(source))
-                            buffer[filled : filled + take] = source[:take]
-                            filled, position, source = filled + take, position + take, source[take:]
-                            if take == room or position == size:
-                                landing.hand(buffer, filled, start)
-                                if position < size:
-                                    buffer = landing.take()
-                                filled, start = 0, position
+                        # A buffer ends where it is full or where a segment ends, so that
+                        # each segment is recorded as soon as it is on disk.
+                        room = min(len(buffer) - filled, segment - position % segment)
+                        end = filled + min(room, size - position)
+                        with memoryview(buffer) as view, view[filled:end] as window:
+                            got = body.readinto(window)
+                        if not got:
+                            break
+                        filled, position = filled + got, position + got
+                        if got == room or position == size:
+                            landing.hand(buffer, filled, start)
+                            if position < size:
+                                buffer = landing.take()
+                            filled, start = 0, position
                         if position - counted >= _BLOCK:  # report about once per MiB
                             self.meter.add(moved=position - counted)
                             counted = position
+                    if position == size and body.more():
+                        raise IntegrityError(
+                            f"{file.path}: the server sent more than the {size} bytes announced"
+                        )
                 if position < size:
                     raise _Retry(f"the response ended at byte {position} of {size}")
             except (httpx.TransportError, _Retry) as exc:

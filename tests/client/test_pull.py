@@ -682,6 +682,18 @@ def test_a_ranged_answer_to_a_plain_get_is_taken_only_if_it_holds_the_whole_file
     assert not partial_of(tmp_path / "part")[1].exists()
 
 
+def test_a_body_longer_than_the_file_is_refused_and_nothing_is_put_in_place(
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(SEGMENT + 100)
+    with (
+        fake({"long": data + b"tail"}, ranges=False) as http,
+        pytest.raises(IntegrityError, match="more than the"),
+    ):
+        pull(http, [remote("long", data)], tmp_path)
+    assert not (tmp_path / "long").exists()
+
+
 def test_a_redirect_to_the_store_keeps_the_range_and_drops_the_token(tmp_path: Path) -> None:
     new, resumed = os.urandom(3 * SEGMENT), os.urandom(3 * SEGMENT)
     files = {"new.bin": new, "resumed.bin": resumed}
