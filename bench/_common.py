@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import socket
 import subprocess
@@ -80,6 +81,43 @@ def pipeline_mb_per_s(directory: Path, payload: Payload) -> float:
     elapsed = time.perf_counter() - started
     path.unlink()
     return payload.size / elapsed / 1e6
+
+
+def disk_read_write_mb_per_s(directory: Path, source: Path) -> float:
+    """The disk's limit for a download into a file on the same disk: ``source`` read while
+    as many bytes are written to a new file and fsynced, both past the page cache
+    (``O_DIRECT``, 8 MiB at a time, in two threads); MB/s until both are done."""
+    size = source.stat().st_size - source.stat().st_size % (8 * MiB)
+    target = directory / "disk-limit.bin"
+
+    def run(path: Path, flags: int, move: Any) -> None:
+        fd = os.open(path, flags | os.O_DIRECT, 0o644)
+        buffer = mmap.mmap(-1, 8 * MiB)
+        try:
+            for offset in range(0, size, 8 * MiB):
+                move(fd, buffer, offset)
+            os.fsync(fd)
+        finally:
+            buffer.close()
+            os.close(fd)
+
+    reader = threading.Thread(
+        target=run, args=(source, os.O_RDONLY, lambda fd, b, at: os.preadv(fd, [b], at))
+    )
+    started = time.perf_counter()
+    reader.start()
+    run(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, lambda fd, b, at: os.pwrite(fd, b, at))
+    reader.join()
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return size / elapsed / 1e6
+
+
+def read_through_cache(path: Path) -> None:
+    """Read the file at ``path`` once, so that the page cache holds it."""
+    with path.open("rb", buffering=0) as source:
+        while source.read(8 * MiB):
+            pass
 
 
 def free_port() -> int:
