@@ -37,7 +37,7 @@ def blob_response(
     """The response that delivers a blob, with ``ETag`` (its sha256) and ``Content-Disposition``.
 
     A store with pre-signed URLs gets a 307 to one. A whole local file in the page cache
-    goes out by path (``pathsend``, ``sendfile`` in granian). Otherwise the store's bytes
+    goes out by path (``pathsend``: granian reads and sends it in Rust). Otherwise the store's bytes
     are streamed, honouring a single ``Range`` (and ``If-Range``); a HEAD gets the headers.
 
     Why not every local file by path: for a blob not in the cache, the local store reads
