@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, false, or_, select, true
+from sqlalchemy import ColumnElement, bindparam, delete, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from depot.access.models import ApiToken, Role, RoleBinding, Team, TeamMember, User
@@ -48,7 +48,9 @@ __all__ = [
     "revoke_token",
     "role_on_org",
     "role_on_space",
+    "VISIBLE_SPACES",
     "visible_org_ids",
+    "visible_space_params",
     "visible_spaces",
 ]
 
@@ -492,6 +494,26 @@ def visible_spaces(principal: Principal) -> ColumnElement[bool]:
     if not org_ids and not space_ids:
         return false()
     return or_(Space.org_id.in_(org_ids), Space.id.in_(space_ids))
+
+
+# visible_spaces with the ids as parameters, for a statement built once (building one costs
+# more Python than running it): run it with visible_space_params(principal).
+VISIBLE_SPACES: ColumnElement[bool] = or_(
+    Space.org_id.in_(bindparam("visible_org_ids", expanding=True)),
+    Space.id.in_(bindparam("visible_space_ids", expanding=True)),
+)
+
+
+def visible_space_params(principal: Principal) -> dict[str, list[int]] | None:
+    """The parameters of :data:`VISIBLE_SPACES`; ``None`` for a superuser, who sees all."""
+    if principal.is_superuser:
+        return None
+    return {
+        "visible_org_ids": sorted({g.org_id for g in principal.grants if g.org_id is not None}),
+        "visible_space_ids": sorted(
+            {g.space_id for g in principal.grants if g.space_id is not None}
+        ),
+    }
 
 
 def visible_org_ids(principal: Principal, db: Session | None) -> set[int] | None:
