@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from depot.access.models import Role
 from depot.access.service import Principal, require, visible_spaces
 from depot.catalog.models import Alias, Artifact, ArtifactKind, Org, Space, Version, VersionStatus
+from depot.db.base import execute_columns
 from depot.errors import Invalid
 
 __all__ = ["ArtifactPage", "ArtifactSummary", "delete_artifact", "list_artifacts", "summarize"]
@@ -156,10 +157,10 @@ def summarize(db: Session, rows: list[tuple[Artifact, str, str]]) -> list[Artifa
         return []
     counts = {
         artifact_id: (count, latest)
-        for artifact_id, count, latest in db.execute(_VERSION_COUNTS, {"ids": ids})
+        for artifact_id, count, latest in execute_columns(db, _VERSION_COUNTS, {"ids": ids})
     }
     aliases: dict[uuid.UUID, dict[str, int]] = {}
-    for artifact_id, name, number in db.execute(_ALIASES, {"ids": ids}):
+    for artifact_id, name, number in execute_columns(db, _ALIASES, {"ids": ids}):
         if number is not None:
             aliases.setdefault(artifact_id, {})[name] = number
     return [

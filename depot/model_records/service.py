@@ -40,7 +40,7 @@ from depot.access.service import (
 from depot.blobs.models import Blob
 from depot.catalog.models import Artifact, ArtifactKind, File, Org, Space, Version, VersionStatus
 from depot.catalog.service import insert_artifact, new_artifact
-from depot.db.base import add_unique, utcnow
+from depot.db.base import add_unique, execute_columns, utcnow
 from depot.errors import Invalid, NotFound, QuotaExceeded
 from depot.model_records import listing_index
 from depot.model_records.models import (
@@ -437,22 +437,19 @@ def list_model_records(
         raise ValueError("list the models of a space or of an org")
     if not space_ids:
         return [], 0
-    # Plain columns: the session's connection reads them without the ORM's work per
-    # statement (about half the cost of a small read). Nothing is pending in a listing.
-    connection = db.connection()
     statements = _listing_for(filters)
     params = _Listing.params(filters, space_ids, skip, limit)
     if filters.q:
-        rows = connection.execute(statements.counted_page, params).all()
+        rows = execute_columns(db, statements.counted_page, params).all()
         if rows or skip == 0:
             total = int(rows[0][1]) if rows else 0
             return summarize(db, [row[0] for row in rows]), total
-    total = connection.scalar(statements.count, params) or 0
+    total = execute_columns(db, statements.count, params).scalar() or 0
     if total <= skip:
         return [], total
     if len(space_ids) > 1 and total > _SORT_AT_MOST and db.get_bind().dialect.name == "sqlite":
         statements = _listing_for(filters, walk_newest=True)
-    return summarize(db, list(connection.scalars(statements.page, params))), total
+    return summarize(db, list(execute_columns(db, statements.page, params).scalars())), total
 
 
 # The three statements of a page's summaries, built once: building a select with window
@@ -533,13 +530,9 @@ def summarize(
     if not artifact_ids:
         return []
     ids = {"ids": list(artifact_ids)}
-    # Plain columns, read on the session's connection without the ORM's work per statement
-    # (about half the cost of each); that skips the session's autoflush, hence the flush.
-    db.flush()
-    connection = db.connection()
-    found = {row.id: row for row in connection.execute(_MODELS, ids)}
-    versions = {} if new else {row.artifact_id: row for row in connection.execute(_RELEASES, ids)}
-    files = {} if new else {row.artifact_id: row for row in connection.execute(_FILES, ids)}
+    found = {row.id: row for row in execute_columns(db, _MODELS, ids)}
+    versions = {} if new else {row.artifact_id: row for row in execute_columns(db, _RELEASES, ids)}
+    files = {} if new else {row.artifact_id: row for row in execute_columns(db, _FILES, ids)}
     return [
         _summary(found[artifact_id], versions.get(artifact_id), files.get(artifact_id))
         for artifact_id in artifact_ids

@@ -19,6 +19,7 @@ from depot.api.routing import OneHopRoute, short_read
 from depot.catalog import browse
 from depot.catalog import service as catalog
 from depot.catalog.models import Alias, Artifact, File, Space, Version
+from depot.db.base import execute_columns
 from depot.errors import NotFound
 
 __all__ = ["ArtifactPageOut", "ArtifactOut", "router", "summary_out"]
@@ -133,7 +134,7 @@ _ALIASES = (
 
 def _aliases_by_version(db: Session, artifact: Artifact) -> dict[uuid.UUID, list[str]]:
     found: dict[uuid.UUID, list[str]] = {}
-    for version_id, name in db.execute(_ALIASES, {"artifact_id": artifact.id}):
+    for version_id, name in execute_columns(db, _ALIASES, {"artifact_id": artifact.id}):
         found.setdefault(version_id, []).append(name)
     return found
 
