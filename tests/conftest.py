@@ -31,7 +31,8 @@ from depot.blobs.memory import MemoryBlobStore
 from depot.blobs.store import BlobStore
 from depot.db.base import Base
 from depot.db.engine import Database, open_database
-from depot.db.migrate import import_models, upgrade
+from depot.db.migrate import upgrade
+from depot.db.tables import import_models
 from depot.services import Services
 from depot.settings import Settings
 from depot.uploads.service import UploadService

@@ -119,7 +119,7 @@ def open_database(url: str, *, echo: bool = False) -> Database:
     engine = create_engine(parsed, **kwargs)
     # Every table's module, with the mapper events some of them register (a model artifact
     # gets its card on insert whichever surface creates it): none may be missing.
-    from depot.db.migrate import import_models
+    from depot.db.tables import import_models
 
     import_models()
     if parsed.get_backend_name() == "sqlite":

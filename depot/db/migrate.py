@@ -11,22 +11,9 @@ from alembic.script import ScriptDirectory
 
 from depot.db.engine import Database
 
-__all__ = ["current_revision", "head_revision", "import_models", "upgrade"]
+__all__ = ["current_revision", "head_revision", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def import_models() -> None:
-    """Import every module that defines tables, so ``Base.metadata`` knows them all."""
-    import depot.access.models
-    import depot.access.signing
-    import depot.agents.models
-    import depot.blobs.models
-    import depot.catalog.models
-    import depot.knowledge.models
-    import depot.model_records.models
-    import depot.search.models
-    import depot.uploads.models  # noqa: F401
 
 
 def _config(database: Database) -> Config:

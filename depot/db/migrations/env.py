@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from depot.db.base import Base
-from depot.db.migrate import import_models
+from depot.db.tables import import_models
 from depot.search.models import FULL_TEXT_OBJECTS
 
 import_models()
