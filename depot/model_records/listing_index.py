@@ -34,10 +34,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import BindParameter, Engine, String, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
@@ -47,6 +45,12 @@ from depot.model_records.models import (
     ModelListingDeletion,
     ModelListingGeneration,
 )
+
+if TYPE_CHECKING:
+    # Imported where used: numpy takes about 15 MiB, which a server that never searches or
+    # lists a large space need not hold (the idle memory target, docs/performance.md).
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "CACHE_MODELS",
@@ -135,6 +139,8 @@ class SpaceIndex:
         strings are freed at once and their memory serves the next rows: 100k models held
         about 70 MiB this way, 107 MiB when all rows were read first.
         """
+        import numpy as np
+
         ids: list[Any] = []
         created: list[Any] = []
         archived: list[bool] = []
@@ -177,6 +183,8 @@ class SpaceIndex:
         This index is left as it is: other threads read it. A card's creation time never
         changes, so where a changed or deleted card stood is found by bisection.
         """
+        import numpy as np
+
         stood = {(row[1], row[0]) for row in changed} | {(row[1], row[0]) for row in deleted}
         positions = sorted(
             place
@@ -220,6 +228,8 @@ class SpaceIndex:
             wanted: For each filtered column, the values a model may have there.
             q: Text the model's search text must contain (case-insensitive).
         """
+        import numpy as np
+
         mask = np.ones(len(self.ids), dtype=np.bool_) if include_archived else ~self.archived
         for column, accepted in wanted.items():
             known = self.values[column]

@@ -19,10 +19,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
 if TYPE_CHECKING:
+    # Imported where used: numpy takes about 15 MiB, which a server that never searches or
+    # lists a large space need not hold (the idle memory target, docs/performance.md).
+    import numpy as np
+    import numpy.typing as npt
     import onnxruntime
 
 __all__ = ["load_session"]
@@ -137,6 +138,7 @@ def _graph(config: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> bytes:
 
 def _weights(folder: Path) -> dict[str, npt.NDArray[np.float32]]:
     """The safetensors weights, laid out as the graph's operators take them."""
+    import numpy as np
     from safetensors.numpy import load_file
 
     tensors = load_file(str(folder / "model.safetensors"))

@@ -18,14 +18,18 @@ import uuid
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import Engine, String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from depot.search.models import SearchChunk
+
+if TYPE_CHECKING:
+    # Imported where used: numpy takes about 15 MiB, which a server that never searches or
+    # lists a large space need not hold (the idle memory target, docs/performance.md).
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["CollectionVectors", "clear_cache", "collection_vectors"]
 
@@ -75,6 +79,8 @@ class CollectionVectors:
 
     def rows_of(self, chunk_ids: list[int]) -> npt.NDArray[np.intp]:
         """Row positions of ``chunk_ids``; -1 for ids this collection does not hold."""
+        import numpy as np
+
         wanted = np.asarray(chunk_ids, dtype=np.int64)
         rows = np.searchsorted(self.ids, wanted)
         rows = np.minimum(rows, max(len(self.ids) - 1, 0))
@@ -175,6 +181,8 @@ def _build(
     fingerprint: _Fingerprint,
     loaded_at: float,
 ) -> CollectionVectors:
+    import numpy as np
+
     owners: list[Owner] = list(base.owners) if base else []
     positions: dict[Owner, int] = {owner: i for i, owner in enumerate(owners)}
     parsed: dict[RawOwner, int] = {}

