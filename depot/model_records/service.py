@@ -40,7 +40,8 @@ from depot.access.service import (
 from depot.blobs.models import Blob
 from depot.catalog.models import Artifact, ArtifactKind, File, Org, Space, Version, VersionStatus
 from depot.catalog.service import insert_artifact, new_artifact
-from depot.db.base import add_unique, execute_columns, utcnow
+from depot.db.base import add_unique, utcnow
+from depot.db.columns import execute_columns
 from depot.errors import Invalid, NotFound, QuotaExceeded
 from depot.model_records import listing_index
 from depot.model_records.models import (

@@ -1,11 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, select
 
-from depot.catalog.models import Org
-from depot.db.base import LARGEST_INTEGER, execute_columns, parse_integer
-from depot.db.engine import Database
+from depot.db.base import LARGEST_INTEGER, parse_integer
 
 
 @pytest.mark.parametrize(
@@ -27,17 +24,3 @@ from depot.db.engine import Database
 )
 def test_parse_integer_takes_what_a_column_holds(text: str, expected: int | None) -> None:
     assert parse_integer(text) == expected
-
-
-def test_execute_columns_sees_what_the_session_has_not_flushed(database: Database) -> None:
-    with database.write() as db:
-        db.add(Org(slug="acme", name="Acme"))
-        db.add(Org(slug="zeta", name="Zeta"))
-        slugs = select(Org.slug).where(Org.slug.in_(bindparam("slugs", expanding=True)))
-        found = execute_columns(db, slugs.order_by(Org.slug), {"slugs": ["acme", "zeta"]})
-        assert found.scalars().all() == ["acme", "zeta"]
-    with database.read() as db:  # and the transaction it ran in is the session's own
-        assert execute_columns(db, select(Org.name).order_by(Org.slug)).scalars().all() == [
-            "Acme",
-            "Zeta",
-        ]
