@@ -14,6 +14,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, bindparam, delete, false, or_, select, true
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ __all__ = [
     "Grant",
     "Principal",
     "Scope",
+    "SpaceKey",
     "TOKEN_PREFIX",
     "add_team_member",
     "authenticate",
@@ -415,8 +417,19 @@ def role_on_org(principal: Principal, org: Org) -> Role | None:
     return _best([g.role for g in principal.grants if g.org_id == org.id])
 
 
+class SpaceKey(Protocol):
+    """What access checks read of a space: a :class:`Space`, or a read's plain row."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def org_id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+
+
 def role_on_space(
-    principal: Principal, space: Space, *, artifact_id: uuid.UUID | None = None
+    principal: Principal, space: SpaceKey, *, artifact_id: uuid.UUID | None = None
 ) -> Role | None:
     """The principal's role on ``space`` (or one artifact in it), through any binding."""
     if principal.is_superuser:
@@ -434,7 +447,7 @@ def role_on_space(
 
 def require(
     principal: Principal,
-    space: Space,
+    space: SpaceKey,
     role: Role,
     *,
     artifact_id: uuid.UUID | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +19,8 @@ from sqlalchemy.orm import Session
 from depot.access.models import Role
 from depot.access.service import Principal, require, visible_spaces
 from depot.catalog.models import Alias, Artifact, ArtifactKind, Org, Space, Version, VersionStatus
-from depot.db.base import execute_columns
+from depot.catalog.service import ArtifactRow
+from depot.db.columns import execute_columns
 from depot.errors import Invalid
 
 __all__ = ["ArtifactPage", "ArtifactSummary", "delete_artifact", "list_artifacts", "summarize"]
@@ -150,7 +152,9 @@ _ALIASES = (
 )
 
 
-def summarize(db: Session, rows: list[tuple[Artifact, str, str]]) -> list[ArtifactSummary]:
+def summarize(
+    db: Session, rows: Sequence[tuple[Artifact | ArtifactRow, str, str]]
+) -> list[ArtifactSummary]:
     """Summaries of ``(artifact, org slug, space slug)`` rows, in their order, in two queries."""
     ids = [artifact.id for artifact, _org, _space in rows]
     if not ids:

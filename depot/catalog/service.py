@@ -6,11 +6,12 @@ import hashlib
 import posixpath
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from depot.access.service import Principal, visible_org_ids, visible_spaces
@@ -26,9 +27,14 @@ from depot.catalog.models import (
     VersionStatus,
 )
 from depot.db.base import add_unique, parse_integer, utcnow
+from depot.db.columns import execute_columns
 from depot.errors import Invalid, NotFound
 
 __all__ = [
+    "ArtifactRow",
+    "FileRow",
+    "SpaceRef",
+    "VersionRow",
     "add_file",
     "check_path",
     "create_artifact",
@@ -48,6 +54,10 @@ __all__ = [
     "list_orgs",
     "list_versions",
     "list_spaces",
+    "read_artifact",
+    "read_file",
+    "read_files",
+    "read_version",
     "remove_alias",
     "resolve_version",
     "set_alias",
@@ -58,6 +68,9 @@ _ORG_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 _SPACE_SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,254}[A-Za-z0-9_])?$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,127}$")
+
+_Found = TypeVar("_Found")
+_AnySelect = Select[*tuple[Any, ...]]
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str, rule: str) -> None:
@@ -143,14 +156,108 @@ _SPACE_AND_ARTIFACT = _SPACE_BY_SLUGS.add_columns(Artifact).outerjoin(
 _ARTIFACT_BY_NAME = select(Artifact).where(
     Artifact.space_id == bindparam("space_id"), Artifact.name == bindparam("name")
 )
-_READY_VERSIONS = select(Version).where(
-    Version.artifact_id == bindparam("artifact_id"), Version.status == VersionStatus.READY
-)
-_LATEST_VERSION = _READY_VERSIONS.order_by(Version.number.desc()).limit(1)
-_VERSION_BY_NUMBER = _READY_VERSIONS.where(Version.number == bindparam("number"))
 _FILES_OF_VERSION = (
     select(File).where(File.version_id == bindparam("version_id")).order_by(File.path)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceRef:
+    """A space as access checks and messages read it (a read's plain row)."""
+
+    id: int
+    org_id: int
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRow:
+    """An artifact as a read shows it: a plain row, outside the session."""
+
+    id: uuid.UUID
+    name: str
+    kind: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    """A version as a read shows it: a plain row, outside the session."""
+
+    id: uuid.UUID
+    artifact_id: uuid.UUID
+    number: int | None
+    status: str
+    label: str | None
+    description: str
+    release_type: str | None
+    released_at: datetime | None
+    metadata_: dict[str, Any]
+    commit_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    """A file of a version as a read shows it: a plain row, outside the session."""
+
+    path: str
+    size: int
+    blob_sha256: str
+    content_type: str
+
+
+# The same reads as plain columns (the same joins and filters), for the GETs that only show
+# what they read: the ORM's work per statement (identity map, instances, autoflush) was
+# most of an artifact GET.
+_SPACE_REF_AND_ARTIFACT = _SPACE_AND_ARTIFACT.with_only_columns(
+    Space.id, Space.org_id, Space.slug, *(getattr(Artifact, name) for name in ArtifactRow.__slots__)
+)
+_FILE_ROWS = _FILES_OF_VERSION.with_only_columns(
+    *(getattr(File, name) for name in FileRow.__slots__)
+)
+_FILE_ROW_AT = _FILE_ROWS.where(File.path == bindparam("path"))
+
+
+class _VersionLookups:
+    """How a version reference is looked up, for one choice of selected columns."""
+
+    def __init__(self, *columns: Any) -> None:
+        of_artifact = select(*columns).where(Version.artifact_id == bindparam("artifact_id"))
+        ready = of_artifact.where(Version.status == VersionStatus.READY)
+        self.latest = ready.order_by(Version.number.desc()).limit(1)
+        self.by_number = ready.where(Version.number == bindparam("number"))
+        # An alias names its version whatever the version's state; a label, the newest
+        # ready version that carries it.
+        self.by_alias = of_artifact.join(
+            Alias, (Alias.version_id == Version.id) & (Alias.artifact_id == Version.artifact_id)
+        ).where(Alias.name == bindparam("ref"))
+        self.by_label = (
+            ready.where(Version.label == bindparam("ref")).order_by(Version.number.desc()).limit(1)
+        )
+
+    def find(
+        self,
+        first: Callable[[_AnySelect, dict[str, Any]], _Found | None],
+        artifact_id: uuid.UUID,
+        ref: str | None,
+    ) -> _Found | None:
+        """What ``first`` finds for ``ref``: by number, alias or label; None or ``latest``
+        is the newest ready version."""
+        params: dict[str, Any] = {"artifact_id": artifact_id}
+        number = parse_integer(ref or "")
+        if ref in (None, "", "latest"):
+            return first(self.latest, params)
+        if number is not None:
+            return first(self.by_number, {**params, "number": number})
+        params["ref"] = ref
+        return first(self.by_alias, params) or first(self.by_label, params)
+
+
+_VERSIONS = _VersionLookups(Version)
+_VERSION_ROWS = _VersionLookups(*(getattr(Version, name) for name in VersionRow.__slots__))
 
 
 def get_space(db: Session, org_slug: str, space_slug: str) -> Space:
@@ -179,6 +286,22 @@ def get_space_and_artifact(
     if row is None:
         raise NotFound(f"space {org_slug}/{space_slug} not found")
     return row[0], row[1]
+
+
+def read_artifact(
+    db: Session, org_slug: str, space_slug: str, name: str
+) -> tuple[SpaceRef, ArtifactRow | None]:
+    """:func:`get_space_and_artifact` as plain rows, for a read that only shows them.
+
+    Raises:
+        NotFound: no such org or space.
+    """
+    params = {"org_slug": org_slug, "space_slug": space_slug, "name": name}
+    row = execute_columns(db, _SPACE_REF_AND_ARTIFACT, params).first()
+    if row is None:
+        raise NotFound(f"space {org_slug}/{space_slug} not found")
+    space = SpaceRef(*row[:3])
+    return space, None if row[3] is None else ArtifactRow(*row[3:])
 
 
 def list_spaces(db: Session, principal: Principal, *, org: Org | None = None) -> list[Space]:
@@ -418,22 +541,24 @@ def resolve_version(db: Session, artifact: Artifact, ref: str | None = None) -> 
     Raises:
         NotFound: nothing matches.
     """
-    version: Version | None
-    number = parse_integer(ref or "")
-    if ref in (None, "", "latest"):
-        version = db.scalar(_LATEST_VERSION, {"artifact_id": artifact.id})
-    elif number is not None:
-        version = db.scalar(_VERSION_BY_NUMBER, {"artifact_id": artifact.id, "number": number})
-    else:
-        alias = db.get(Alias, (artifact.id, ref))
-        version = (
-            db.get(Version, alias.version_id)
-            if alias is not None
-            else db.scalar(
-                _READY_VERSIONS.where(Version.label == ref).order_by(Version.number.desc()),
-                {"artifact_id": artifact.id},
-            )
-        )
+    version: Version | None = _VERSIONS.find(db.scalar, artifact.id, ref)
+    if version is None or version.status != VersionStatus.READY:
+        raise NotFound(f"version {ref or 'latest'} of {artifact.name} not found")
+    return version
+
+
+def read_version(db: Session, artifact: ArtifactRow, ref: str | None = None) -> VersionRow:
+    """:func:`resolve_version` as a plain row, for a read that only shows it.
+
+    Raises:
+        NotFound: nothing matches.
+    """
+
+    def first(statement: _AnySelect, params: dict[str, Any]) -> VersionRow | None:
+        row = execute_columns(db, statement, params).first()
+        return None if row is None else VersionRow(*row)
+
+    version = _VERSION_ROWS.find(first, artifact.id, ref)
     if version is None or version.status != VersionStatus.READY:
         raise NotFound(f"version {ref or 'latest'} of {artifact.name} not found")
     return version
@@ -562,3 +687,15 @@ def delete_file(db: Session, version: Version, path: str) -> None:
 def list_files(db: Session, version: Version) -> Sequence[File]:
     """Every file of ``version``, by path."""
     return list(db.scalars(_FILES_OF_VERSION, {"version_id": version.id}))
+
+
+def read_files(db: Session, version_id: uuid.UUID) -> list[FileRow]:
+    """:func:`list_files` as plain rows, for a read that only shows them."""
+    return [FileRow(*row) for row in execute_columns(db, _FILE_ROWS, {"version_id": version_id})]
+
+
+def read_file(db: Session, version_id: uuid.UUID, path: str) -> FileRow | None:
+    """The file at ``path`` in the version, as a plain row, if there is one."""
+    params = {"version_id": version_id, "path": path}
+    row = execute_columns(db, _FILE_ROW_AT, params).first()
+    return None if row is None else FileRow(*row)

@@ -173,3 +173,59 @@ def test_deleting_a_version_removes_its_files(database: Database, world: World) 
         from depot.catalog.models import File
 
         assert db.query(File).count() == 0
+
+
+def test_reads_as_rows_find_what_the_session_finds(database: Database, world: World) -> None:
+    """read_artifact, read_version, read_files and read_file: the same artifact, versions
+    and files as the ORM lookups, for every kind of reference."""
+    first_id = make_version(database, world).id  # label v1, one file
+    with database.write() as db:
+        artifact = catalog.get_artifact(db, catalog.get_space(db, "acme", "ml"), "churn")
+        first = db.get(Version, first_id)
+        assert first is not None
+        catalog.finalize_version(db, first)
+        second = catalog.create_version(db, artifact, label="v1")  # the newest with label v1
+        catalog.add_file(db, second, "b.bin", DIGEST, content_type="model/x")
+        catalog.add_file(db, second, "a.bin", DIGEST)
+        catalog.finalize_version(db, second)
+        catalog.set_alias(db, artifact, "prod", first)
+        catalog.create_version(db, artifact)  # staged: never found
+    with database.read() as db:
+        space_row, found = catalog.read_artifact(db, "acme", "ml", "churn")
+        space = catalog.get_space(db, "acme", "ml")
+        artifact = catalog.get_artifact(db, space, "churn")
+        assert (space_row.id, space_row.org_id, space_row.slug) == (space.id, space.org_id, "ml")
+        assert found is not None
+        assert (found.id, found.name, found.kind, found.description) == (
+            artifact.id,
+            "churn",
+            "model",
+            "d",
+        )
+        assert (found.created_at, found.updated_at) == (artifact.created_at, artifact.updated_at)
+        assert catalog.read_artifact(db, "acme", "ml", "nope")[1] is None
+        with pytest.raises(NotFound):
+            catalog.read_artifact(db, "acme", "nope", "churn")
+        for ref in (None, "latest", "1", "2", "prod", "v1"):
+            version = catalog.resolve_version(db, artifact, ref)
+            row = catalog.read_version(db, found, ref)
+            assert row == catalog.VersionRow(
+                *(getattr(version, name) for name in catalog.VersionRow.__slots__)
+            )
+            assert catalog.read_files(db, row.id) == [
+                catalog.FileRow(file.path, file.size, file.blob_sha256, file.content_type)
+                for file in catalog.list_files(db, version)
+            ]
+        assert catalog.read_version(db, found, "prod").number == 1
+        assert catalog.read_version(db, found, "v1").number == 2
+        for missing in ("3", "staging", "9" * 30):
+            with pytest.raises(NotFound):
+                catalog.read_version(db, found, missing)
+            with pytest.raises(NotFound):
+                catalog.resolve_version(db, artifact, missing)
+        newest = catalog.read_version(db, found)
+        assert [file.path for file in catalog.read_files(db, newest.id)] == ["a.bin", "b.bin"]
+        assert catalog.read_file(db, newest.id, "b.bin") == catalog.FileRow(
+            "b.bin", 10, DIGEST, "model/x"
+        )
+        assert catalog.read_file(db, newest.id, "c.bin") is None

@@ -93,10 +93,7 @@ def session(principal: CurrentPrincipal, db: ReadDb) -> dict[str, Any]:
 
 
 def _repo(db: Session, space: Space) -> dict[str, Any]:
-    org = db.get(Org, space.org_id)
-    assert org is not None
-    creator = db.get(User, space.created_by_id) if space.created_by_id else None
-    return ml_repo_shape(space, org, creator)
+    return ml_repo_shape(repos.ml_repo_row(db, space))
 
 
 @router.put("/ml-repos")
@@ -121,7 +118,7 @@ def list_ml_repos(
 @router.get("/ml-repos/{repo_id}")
 @short_read
 def get_ml_repo(repo_id: str, principal: CurrentPrincipal, db: ReadDb) -> dict[str, Any]:
-    return {"data": ml_repo_shape(*repos.find_ml_repo(db, principal, repo_id))}
+    return {"data": ml_repo_shape(repos.find_ml_repo(db, principal, repo_id))}
 
 
 @router.delete("/ml-repos/{repo_id}")

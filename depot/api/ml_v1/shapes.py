@@ -7,6 +7,7 @@ from typing import Any
 
 from depot.access.models import User
 from depot.catalog.models import Artifact, ArtifactKind, Org, Space
+from depot.ml.repos import Creator, MlRepoRow
 from depot.ml.transfers import FileEntry
 from depot.ml.versions import FQN_PREFIX, VersionRecord, storage_root
 
@@ -28,7 +29,7 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def subject(user: User | None) -> dict[str, Any]:
+def subject(user: User | Creator | None) -> dict[str, Any]:
     """``created_by_subject``: who did it (a deleted user shows as a virtual account)."""
     if user is None:
         return {
@@ -45,23 +46,23 @@ def subject(user: User | None) -> dict[str, Any]:
     }
 
 
-def ml_repo_shape(space: Space, org: Org, creator: User | None) -> dict[str, Any]:
-    stored = dict(space.metadata_.get("ml_repo") or {})
+def ml_repo_shape(repo: MlRepoRow) -> dict[str, Any]:
+    stored = dict(repo.metadata_.get("ml_repo") or {})
     manifest = {
         "type": "ml-repo",
-        "name": space.slug,
-        "description": space.description or None,
+        "name": repo.slug,
+        "description": repo.description or None,
         "storage_integration_fqn": stored.get("storage_integration_fqn", "depot:default"),
         "collaborators": stored.get("collaborators") or [],
     }
     return {
-        "id": str(space.id),
-        "tenant_name": org.slug,
+        "id": str(repo.id),
+        "tenant_name": repo.org_slug,
         "manifest": manifest,
-        "created_by_subject": subject(creator),
-        "created_at": _time(space.created_at),
-        "updated_at": _time(space.updated_at),
-        "account_id": str(org.id),
+        "created_by_subject": subject(repo.creator),
+        "created_at": _time(repo.created_at),
+        "updated_at": _time(repo.updated_at),
+        "account_id": str(repo.org_id),
         "num_runs": 0,
         "datasets_count": 0,
     }

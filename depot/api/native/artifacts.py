@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -12,14 +12,14 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from depot.access.models import Role
-from depot.access.service import Principal, require
+from depot.access.service import Principal, SpaceKey, require
 from depot.api.deps import CurrentPrincipal, ReadDb, Svc, WriteDb
 from depot.api.download import blob_response
 from depot.api.routing import OneHopRoute, short_read
 from depot.catalog import browse
 from depot.catalog import service as catalog
-from depot.catalog.models import Alias, Artifact, File, Space, Version
-from depot.db.base import execute_columns
+from depot.catalog.models import Alias, Artifact, Space, Version
+from depot.db.columns import execute_columns
 from depot.errors import NotFound
 
 __all__ = ["ArtifactPageOut", "ArtifactOut", "router", "summary_out"]
@@ -108,7 +108,9 @@ def summary_out(summary: browse.ArtifactSummary) -> ArtifactOut:
     return ArtifactOut(**summary.__dict__)
 
 
-def version_out(version: Version, aliases: list[str] | None = None) -> VersionOut:
+def version_out(
+    version: Version | catalog.VersionRow, aliases: list[str] | None = None
+) -> VersionOut:
     return VersionOut(
         id=version.id,
         artifact_id=version.artifact_id,
@@ -132,9 +134,9 @@ _ALIASES = (
 )
 
 
-def _aliases_by_version(db: Session, artifact: Artifact) -> dict[uuid.UUID, list[str]]:
+def _aliases_by_version(db: Session, artifact_id: uuid.UUID) -> dict[uuid.UUID, list[str]]:
     found: dict[uuid.UUID, list[str]] = {}
-    for version_id, name in execute_columns(db, _ALIASES, {"artifact_id": artifact.id}):
+    for version_id, name in execute_columns(db, _ALIASES, {"artifact_id": artifact_id}):
         found.setdefault(version_id, []).append(name)
     return found
 
@@ -150,14 +152,40 @@ def load_artifact(
 ) -> Artifact:
     """The artifact ``org/space/name`` if the caller holds ``role`` on it."""
     row, artifact = catalog.get_space_and_artifact(db, org, space, name)
-    require(principal, row, Role.VIEWER, what=f"space {org}/{space}")
+    return _required(principal, row, artifact, role, f"{org}/{space}", name)
+
+
+def read_artifact(
+    db: Session, principal: Principal, org: str, space: str, name: str
+) -> catalog.ArtifactRow:
+    """The artifact ``org/space/name`` as a plain row, if the caller may view it."""
+    row, artifact = catalog.read_artifact(db, org, space, name)
+    return _required(principal, row, artifact, Role.VIEWER, f"{org}/{space}", name)
+
+
+_Loaded = TypeVar("_Loaded", Artifact, catalog.ArtifactRow)
+
+
+def _required(
+    principal: Principal,
+    space_row: SpaceKey,
+    artifact: _Loaded | None,
+    role: Role,
+    space: str,
+    name: str,
+) -> _Loaded:
+    """``artifact`` (``name`` in space ``org/space``) if it exists for the caller, who
+    must see the space and hold ``role`` on the artifact."""
+    require(principal, space_row, Role.VIEWER, what=f"space {space}")
     if artifact is None:
-        raise NotFound(f"artifact {org}/{space}/{name} not found")
-    require(principal, row, role, artifact_id=artifact.id, what=f"artifact {org}/{space}/{name}")
+        raise NotFound(f"artifact {space}/{name} not found")
+    require(principal, space_row, role, artifact_id=artifact.id, what=f"artifact {space}/{name}")
     return artifact
 
 
-def _summary(db: Session, artifact: Artifact, org: str, space: str) -> ArtifactOut:
+def _summary(
+    db: Session, artifact: Artifact | catalog.ArtifactRow, org: str, space: str
+) -> ArtifactOut:
     return summary_out(browse.summarize(db, [(artifact, org, space)])[0])
 
 
@@ -206,8 +234,7 @@ def get_artifact(
     org: str, space: str, name: str, principal: CurrentPrincipal, db: ReadDb
 ) -> ArtifactOut:
     """One artifact with its latest version number, version count and aliases."""
-    artifact = load_artifact(db, principal, org, space, name, Role.VIEWER)
-    return _summary(db, artifact, org, space)
+    return _summary(db, read_artifact(db, principal, org, space, name), org, space)
 
 
 @router.delete(ARTIFACT, status_code=204, response_class=Response)
@@ -226,7 +253,7 @@ def list_versions(
 ) -> list[VersionOut]:
     """The artifact's finalized versions, newest first."""
     artifact = load_artifact(db, principal, org, space, name, Role.VIEWER)
-    aliases = _aliases_by_version(db, artifact)
+    aliases = _aliases_by_version(db, artifact.id)
     return [
         version_out(version, aliases.get(version.id))
         for version in catalog.list_versions(db, artifact)
@@ -258,10 +285,10 @@ def get_version(
     org: str, space: str, name: str, ref: str, principal: CurrentPrincipal, db: ReadDb
 ) -> VersionDetailOut:
     """A version by number, alias, label or `latest`, with its files."""
-    artifact = load_artifact(db, principal, org, space, name, Role.VIEWER)
-    version = catalog.resolve_version(db, artifact, ref)
-    files = catalog.list_files(db, version)
-    base = version_out(version, _aliases_by_version(db, artifact).get(version.id))
+    artifact = read_artifact(db, principal, org, space, name)
+    version = catalog.read_version(db, artifact, ref)
+    files = catalog.read_files(db, version.id)
+    base = version_out(version, _aliases_by_version(db, artifact.id).get(version.id))
     return VersionDetailOut(
         **base.model_dump(),
         org=org,
@@ -273,7 +300,7 @@ def get_version(
     )
 
 
-def _file_out(file: File) -> FileOut:
+def _file_out(file: catalog.FileRow) -> FileOut:
     return FileOut(
         path=file.path, size=file.size, sha256=file.blob_sha256, content_type=file.content_type
     )
@@ -307,11 +334,9 @@ def download_file(
     svc: Svc,
 ) -> Response:
     """A file's bytes (byte ranges allowed), or a 307 to the store's URL for them."""
-    artifact = load_artifact(db, principal, org, space, name, Role.VIEWER)
-    version = catalog.resolve_version(db, artifact, ref)
-    file = db.scalar(
-        select(File).where(File.version_id == version.id, File.path == catalog.check_path(path))
-    )
+    artifact = read_artifact(db, principal, org, space, name)
+    version = catalog.read_version(db, artifact, ref)
+    file = catalog.read_file(db, version.id, catalog.check_path(path))
     if file is None:
         raise NotFound(f"file {path} not found in version {version.number} of {name}")
     return blob_response(
@@ -339,7 +364,7 @@ def put_alias(
     artifact = load_artifact(db, principal, org, space, name, Role.EDITOR)
     version = catalog.resolve_version(db, artifact, body.version)
     catalog.set_alias(db, artifact, alias, version)
-    return version_out(version, _aliases_by_version(db, artifact).get(version.id))
+    return version_out(version, _aliases_by_version(db, artifact.id).get(version.id))
 
 
 @router.delete(f"{ARTIFACT}/aliases/{{alias}}", status_code=204, response_class=Response)

@@ -317,3 +317,19 @@ async def test_bootstrap_and_errors(ml: Ml, client: httpx.AsyncClient, world: Wo
     assert missing.json()["statusCode"] == 404 and missing.json()["message"]
     paged = await ml.call("GET", "/ml-repos", params={"limit": 10, "offset": 5})
     assert paged["data"] == []
+
+
+async def test_an_ml_repo_reads_the_same_from_every_route(ml: Ml) -> None:
+    created = await ml.repo()
+    by_id = (await ml.call("GET", f"/ml-repos/{created['id']}"))["data"]
+    listed = (await ml.call("GET", "/ml-repos", params={"name": "tfy-repo"}))["data"]
+    assert by_id == created and listed == [created]
+    assert created["tenant_name"] == "acme" and created["account_id"].isdigit()
+    assert created["manifest"]["name"] == "tfy-repo"
+    assert created["manifest"]["description"] == "d"
+    assert created["manifest"]["storage_integration_fqn"] == "depot:default"
+    assert created["created_by_subject"]["subjectSlug"] == "carol"
+    assert created["created_by_subject"]["subjectType"] == "user"
+    assert created["created_at"].endswith("Z") and created["updated_at"].endswith("Z")
+    await ml.call("GET", "/ml-repos/nope", expect=404)
+    await ml.call("GET", f"/ml-repos/{int(created['id']) + 1000}", expect=404)
