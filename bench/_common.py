@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import mmap
 import os
@@ -118,6 +119,34 @@ def read_through_cache(path: Path) -> None:
     with path.open("rb", buffering=0) as source:
         while source.read(8 * MiB):
             pass
+
+
+def request_json(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: Any,
+    headers: dict[str, str],
+) -> Any:
+    """Send a JSON request on a keep-alive connection and return the decoded answer.
+
+    The server closes a keep-alive connection left idle for long (a control connection
+    while gigabytes move on another): the request is sent again on a new one, as any
+    client would.
+    """
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {**headers, "Content-Type": "application/json"}
+    try:
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+    except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+        connection.close()
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+    data = response.read()
+    if response.status >= 300:
+        raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
+    return json.loads(data) if data else None
 
 
 def free_port() -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from _common import DepotServer, MiB, Payload, Row, pipeline_mb_per_s, write_results
+from _common import (
+    DepotServer,
+    MiB,
+    Payload,
+    Row,
+    pipeline_mb_per_s,
+    request_json,
+    write_results,
+)
 
 PART = 10 * MiB
 API = "/api/svc/v1"
@@ -42,17 +49,7 @@ class Http:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def json(self, method: str, path: str, body: Any) -> Any:
-        self.connection.request(
-            method,
-            path,
-            body=json.dumps(body).encode(),
-            headers={**self.headers, "Content-Type": "application/json"},
-        )
-        response = self.connection.getresponse()
-        data = response.read()
-        if response.status >= 300:
-            raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
-        return json.loads(data) if data else None
+        return request_json(self.connection, method, path, body, self.headers)
 
     def send(self, method: str, url: str, body: Any, length: int) -> str:
         parts = urlsplit(url)

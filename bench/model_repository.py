@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from _common import (
     Row,
     RssSampler,
     pipeline_mb_per_s,
+    request_json,
     rss_mib,
     write_results,
 )
@@ -48,21 +48,7 @@ class Client:
         self.auth = {"Authorization": f"Bearer {server.token}"}
 
     def json(self, method: str, path: str, body: Any = None) -> Any:
-        payload = json.dumps(body).encode() if body is not None else None
-        headers = {**self.auth, "Content-Type": "application/json"}
-        try:
-            self.connection.request(method, path, body=payload, headers=headers)
-            response = self.connection.getresponse()
-        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
-            # The server closes a keep-alive connection left idle for long (a control
-            # connection during a 10 GiB upload): open a new one, as any client would.
-            self.connection.close()
-            self.connection.request(method, path, body=payload, headers=headers)
-            response = self.connection.getresponse()
-        data = response.read()
-        if response.status >= 300:
-            raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
-        return json.loads(data) if data else None
+        return request_json(self.connection, method, path, body, self.auth)
 
     def put_chunk(self, path: str, payload: Payload, offset: int, length: int) -> None:
         headers = {
