@@ -32,6 +32,10 @@ from tests.conftest import World
 
 ML = "/api/v1/orgs/acme/spaces/ml/artifacts"
 SEGMENT = 256 * 1024
+# Requests to the live server wait this long: on a loaded 2-core CI machine a push's first
+# request (S3 multipart starts, PostgreSQL commits) has been seen to take over httpx's 5 s
+# default. A server that hangs still fails the test.
+TIMEOUT = 60.0
 
 FILES = {
     "weights.bin": os.urandom(3 * MiB + 123),  # 13 segments
@@ -54,7 +58,7 @@ def rest(position: int, size: int) -> str | None:
 def publish(server_url: str, world: World, name: str, files: dict[str, bytes]) -> list[RemoteFile]:
     """Push ``files`` as a new version of artifact ``name`` and return them as the server
     lists them."""
-    with httpx.Client(base_url=server_url, headers=world.auth("alice")) as http:
+    with httpx.Client(base_url=server_url, headers=world.auth("alice"), timeout=TIMEOUT) as http:
         offered = [{"path": p, "size": len(d), "sha256": sha256(d)} for p, d in files.items()]
         begun = http.post(f"{ML}/{name}/pushes", json={"files": offered})
         assert begun.status_code == 201, begun.text
@@ -166,6 +170,7 @@ def client(
         follow_redirects=True,
         event_hooks={"request": [recorder or Recorder()]},
         transport=transport,
+        timeout=TIMEOUT,
     )
 
 
