@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BindParameter, Engine, String, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from depot.db.columns import execute_columns
 from depot.model_records.models import (
     LISTED_COLUMNS,
     ModelCard,
@@ -317,7 +318,7 @@ class _Indexes:
         try:
             # One transaction; the generation first (see the module's docstring).
             with Session(engine) as db:
-                generation = db.scalar(_GENERATION, {"space_id": space_id}) or 0
+                generation = execute_columns(db, _GENERATION, {"space_id": space_id}).scalar() or 0
                 count = db.scalar(_COUNT, {"space_id": space_id}) or 0
                 index = None
                 if MIN_MODELS <= count <= CACHE_MODELS:
@@ -377,7 +378,7 @@ def listing_page(
     engine = db.get_bind()
     if not isinstance(engine, Engine):
         return None
-    generation = db.scalar(_GENERATION, {"space_id": space_id}) or 0
+    generation = execute_columns(db, _GENERATION, {"space_id": space_id}).scalar() or 0
     entry = _indexes.get(engine, space_id)
     if (
         entry is not None
@@ -386,7 +387,9 @@ def listing_page(
     ):
         since = {"space_id": space_id, "since": entry.generation}
         index = entry.index.caught_up(
-            generation, db.execute(_CHANGED, since).all(), db.execute(_DELETED, since).all()
+            generation,
+            execute_columns(db, _CHANGED, since).all(),
+            execute_columns(db, _DELETED, since).all(),
         )
         entry = replace(entry, generation=generation, index=index)
         _indexes.put(engine, space_id, entry)

@@ -39,7 +39,7 @@ from depot.access.service import (
 )
 from depot.blobs.models import Blob
 from depot.catalog.models import Artifact, ArtifactKind, File, Org, Space, Version, VersionStatus
-from depot.catalog.service import insert_artifact, new_artifact
+from depot.catalog.service import SpaceRef, insert_artifact, new_artifact
 from depot.db.base import add_unique, utcnow
 from depot.db.columns import execute_columns
 from depot.errors import Invalid, NotFound, QuotaExceeded
@@ -61,6 +61,7 @@ __all__ = [
     "check_release",
     "create_model_record",
     "delete_model_file",
+    "find_space",
     "find_uploaded_file",
     "get_model_file",
     "list_model_files",
@@ -167,8 +168,8 @@ def slugify(name: str) -> str:
 # -- spaces and access --------------------------------------------------------------------
 
 
-def resolve_space(db: Session, principal: Principal, ref: str) -> Space:
-    """Find a space by slug among those the caller may view.
+def find_space(db: Session, principal: Principal, ref: str) -> SpaceRef:
+    """Find a space by slug among those the caller may view, as a plain row (for reads).
 
     ``ref`` is a space slug, or ``ORG:SLUG`` when the caller sees spaces of that
     slug in more than one org.
@@ -180,25 +181,34 @@ def resolve_space(db: Session, principal: Principal, ref: str) -> Space:
     org_slug, _, slug = ref.rpartition(":")
     visible = visible_space_params(principal)
     params: dict[str, Any] = {"slug": slug, "org_slug": org_slug, **(visible or {})}
-    rows = db.execute(_spaces_by_slug(visible is not None, bool(org_slug)), params).all()
+    statement = _spaces_by_slug(visible is not None, bool(org_slug))
+    rows = execute_columns(db, statement, params).all()
     if not rows:
         raise NotFound(f"space {ref} not found")
     if len(rows) > 1:
-        orgs = ", ".join(row[1] for row in rows)
+        orgs = ", ".join(row[3] for row in rows)
         raise Invalid(
             f"space slug {slug!r} exists in several of your orgs ({orgs});"
-            f" name one as ORG:SLUG, e.g. {rows[0][1]}:{slug}",
+            f" name one as ORG:SLUG, e.g. {rows[0][3]}:{slug}",
             loc=("path", "slug"),
         )
-    space: Space = rows[0][0]
+    return SpaceRef(*rows[0][:3])
+
+
+def resolve_space(db: Session, principal: Principal, ref: str) -> Space:
+    """:func:`find_space` as the mapped space, for a write into it."""
+    space = db.get(Space, find_space(db, principal, ref).id)
+    if space is None:  # deleted since the row was read: only a write's session can tell
+        raise NotFound(f"space {ref} not found")
     return space
 
 
 @functools.cache
-def _spaces_by_slug(restricted: bool, in_org: bool) -> Select[Space, str]:
-    """Spaces named ``:slug`` with their org's slug, built once per shape (see _listing)."""
+def _spaces_by_slug(restricted: bool, in_org: bool) -> Select[int, int, str, str]:
+    """Spaces named ``:slug`` (id, org id, slug) with their org's slug, built once per
+    shape (see _listing)."""
     query = (
-        select(Space, Org.slug)
+        select(Space.id, Space.org_id, Space.slug, Org.slug)
         .join(Org, Org.id == Space.org_id)
         .where(Space.slug == bindparam("slug"))
         .order_by(Org.slug)
@@ -406,7 +416,7 @@ def list_model_records(
     principal: Principal,
     filters: ModelFilters,
     *,
-    space: Space | None = None,
+    space: SpaceRef | None = None,
     org: Org | None = None,
     skip: int = 0,
     limit: int = 50,

@@ -224,6 +224,7 @@ async def test_bad_filters_are_422(
         headers=world.auth("alice"),
     )
     assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:2] == ["query", next(iter(params))]
 
 
 async def test_pagination_headers(client: httpx.AsyncClient, world: World) -> None:
