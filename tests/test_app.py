@@ -24,8 +24,6 @@ from depot.uploads.service import UploadService
 BUILD_AND_REPORT = """
 import sys
 from depot.app import create_app
-from depot.blobs.store import BlobStore
-from depot.db.engine import Database
 from depot.settings import load_settings
 create_app(load_settings(data_dir=sys.argv[1]), background_jobs=False)
 print(sorted({"alembic", "numpy", "onnxruntime"} & set(sys.modules)))

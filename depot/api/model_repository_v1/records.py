@@ -44,6 +44,7 @@ class ListingQuery(BaseModel):
     limit: int = Field(50, ge=1, le=1000)
 
     def filters(self) -> records.ModelFilters:
+        """What the listing service filters on (the page is ``skip`` and ``limit``)."""
         return records.ModelFilters(
             q=self.q or None,
             model_family=self.model_family,
