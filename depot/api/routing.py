@@ -34,10 +34,9 @@ def short_read(handler: Callable[P, T]) -> Callable[P, Awaitable[T]]:
     metadata GETs, a page of a space's model records). On SQLite such a read is CPU work
     in this process (WAL readers never wait for a lock), so the hop to the thread pool
     FastAPI makes for a plain ``def`` handler is pure cost: about 0.8 ms of a 3 ms
-    artifact GET, measured. On PostgreSQL a
-    query waits on the network, and waiting on the loop would stall every other request,
-    so there the handler keeps its thread. Never for handlers that reach the blob store,
-    embed text or write.
+    artifact GET, measured. On PostgreSQL a query waits on the network, and waiting on
+    the loop would stall every other request, so there the handler keeps its thread.
+    Never for handlers that reach the blob store, embed text or write.
     """
 
     threaded = in_thread(handler)
