@@ -16,7 +16,7 @@ benchmark creates on 127.0.0.1:5432 as user postgres and drops afterwards):
       ``types``; ~1 in 4 a later page);
   (c) the plain first page of the space;
   (d) the queries of (a) again, each right after a change to one of the space's models (as
-      the admin): answered by SQL while the server reads the space's in-memory index again.
+      the admin): the space's in-memory index first takes in the change (its catch-up).
 
 PostgreSQL gets ``VACUUM ANALYZE`` after the load, as autovacuum would do; SQLite runs as
 `depot serve` leaves it (no ``ANALYZE``).
