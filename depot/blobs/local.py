@@ -49,6 +49,9 @@ def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 _sync_file_range = _load_sync_file_range()
 _SYNC_FILE_RANGE_WRITE = 2
+# WAIT_BEFORE | WRITE | WAIT_AFTER: start writeback and wait until the range is on disk.
+_SYNC_FILE_RANGE_WAIT_ALL = 1 | 2 | 4
+_FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)  # not on macOS
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -65,6 +68,23 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
         or _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) != 0
     ):
         os.fdatasync(fd)
+
+
+def _drop_cached(fd: int, offset: int, length: int) -> None:
+    """Write a range to disk, then let the kernel reuse its page cache.
+
+    For a chunk that arrived early, was written through the cache and has now been read
+    back for the digest: nothing reads it again (commit renames the file), and the next
+    early chunk written into pages just freed costs much less than into fresh ones,
+    which a VM backs only when they are first touched (docs/performance.md). The wait
+    is for writeback the commit's fsync would wait for anyway; pages still being
+    written back cannot be dropped.
+    """
+    if length == 0 or _FADV_DONTNEED is None:
+        return
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WAIT_ALL)
+    os.posix_fadvise(fd, offset, length, _FADV_DONTNEED)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -140,7 +160,9 @@ class LocalBlobStore:
         return read_blocks(path, offset, remaining, BLOCK_SIZE)
 
     @staticmethod
-    def _read(handle: io.FileIO, offset: int, remaining: int) -> Iterator[bytes]:
+    def _read(
+        handle: io.FileIO, offset: int, remaining: int, *, close: bool = True
+    ) -> Iterator[bytes]:
         fd = handle.fileno()
         try:
             while remaining > 0:
@@ -151,7 +173,8 @@ class LocalBlobStore:
                 remaining -= len(block)
                 yield block
         finally:
-            handle.close()
+            if close:
+                handle.close()
 
     def put(
         self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None
@@ -240,16 +263,9 @@ class LocalBlobStore:
             flags = os.O_WRONLY | os.O_CREAT
         start = offset or 0
         what = f"part {index} of upload {upload_id}"
-        # Past the cache (O_DIRECT) unless a free part will be read back soon: commit
-        # copies such a part into place, so it stays in the cache for that. A part at its
-        # offset is read back past the cache too (read_parts), however soon: on the VM of
-        # docs/performance.md, parking early chunks in the page cache cost each fresh page
-        # its first touch (4 chunks in flight beside MLflow: 527-566 MB/s, 2.5-2.7 s of
-        # server CPU a GiB; past the cache 721-913 MB/s, 1.4-1.7 s).
-        direct_wanted = offset is not None or not read_back_soon
         try:
             fd = None
-            if self._direct and direct_wanted and start % ALIGNMENT == 0:
+            if self._direct and not read_back_soon and start % ALIGNMENT == 0:
                 fd = open_direct(path, flags)
                 self._direct = fd is not None
             direct = fd is not None
@@ -308,24 +324,28 @@ class LocalBlobStore:
         self, upload_id: str, token: str, parts: Sequence[StagedPart]
     ) -> Iterator[bytes]:
         for part in parts:
-            missing = f"part {part.index} of upload {upload_id} is not staged"
-            if part.offset is None:  # copied into place at commit: keep its cache for that
-                try:
-                    handle = io.FileIO(self._path(layout.upload_part_key(upload_id, part.index)))
-                except FileNotFoundError:
-                    raise NotFound(missing) from None
-                yield from self._read(handle, 0, part.size)
-                continue
-            # Written past the cache at its offset (write_part): read back the same way.
-            path = self._path(layout.upload_data_key(upload_id))
-            blocks = read_blocks(path, part.offset, part.size, BLOCK_SIZE)
+            if part.offset is None:
+                key = layout.upload_part_key(upload_id, part.index)
+                start = 0
+            else:
+                key = layout.upload_data_key(upload_id)
+                start = part.offset
             try:
-                first = next(blocks, None)
+                handle = io.FileIO(self._path(key), "rb")
             except FileNotFoundError:
-                raise NotFound(missing) from None
-            if first is not None:
-                yield first
-                yield from blocks
+                raise NotFound(f"part {part.index} of upload {upload_id} is not staged") from None
+            if part.offset is None:  # copied into place at commit: keep its cache for that
+                yield from self._read(handle, start, part.size)
+                continue
+            with handle:
+                yield from self._read(handle, start, part.size, close=False)
+                _guarded(
+                    _drop_cached,
+                    f"part {part.index} of upload {upload_id}",
+                    handle.fileno(),
+                    start,
+                    part.size,
+                )
 
     def commit_staging(
         self, upload_id: str, token: str, parts: Sequence[StagedPart], sha256: str

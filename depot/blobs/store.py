@@ -192,7 +192,7 @@ class BlobStore(Protocol):
                 has a fixed chunk size; ``None`` for free-sized parts.
             read_back_soon: the caller will read the part back before the upload
                 completes (to hash it); a backend that can keep such bytes at hand
-                does (the local store keeps a free-sized part in the page cache).
+                (the local store, in the page cache) does.
         """
         ...
 

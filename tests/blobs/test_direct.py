@@ -89,7 +89,7 @@ def test_the_local_store_writes_parts_directly_and_reads_them_back(tmp_path: Pat
     size = BUFFER_SIZE + 3 * ALIGNMENT
     first, second = os.urandom(size), os.urandom(1234)
     parts = [
-        # Written ahead of the digest, then in order: both past the cache.
+        # Written ahead of the digest (kept in the cache), then in order (direct).
         store.write_part(upload, token, 1, [second], offset=size, read_back_soon=True),
         store.write_part(upload, token, 0, [first[:5000], first[5000:]], offset=0),
     ]

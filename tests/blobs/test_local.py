@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 
 from depot.blobs import layout
-from depot.blobs.direct import ALIGNMENT, in_page_cache
 from depot.blobs.local import LocalBlobStore
-from depot.blobs.store import StagedPart
-from depot.errors import Invalid, NotFound
+from depot.errors import Invalid
 from tests.blobs.conformance import BlobStoreConformance, sha
 
 
@@ -59,33 +57,29 @@ def test_stored_blobs_are_not_world_writable(tmp_path: Path) -> None:
     assert not mode & stat.S_IWOTH
 
 
-def test_an_early_part_at_its_offset_goes_past_the_page_cache_both_ways(tmp_path: Path) -> None:
+def test_a_part_read_back_for_the_digest_leaves_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dropped: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        if advice == os.POSIX_FADV_DONTNEED:
+            dropped.append((offset, length))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", spy)
     store = LocalBlobStore(tmp_path)
     upload = "6f1c3b5e-7d7f-4a77-9d3c-2b0f4a8c1e11"
     token = store.start_staging(upload)
-    size = 4 * ALIGNMENT  # aligned, so the whole part is written with O_DIRECT
-    first, second, third = os.urandom(size), os.urandom(size), os.urandom(1234)
-    data = tmp_path / layout.upload_data_key(upload)
-    # Arrived ahead of the digest: read back soon, yet written past the cache.
-    early = store.write_part(upload, token, 1, [second], offset=size, read_back_soon=True)
-    assert not in_page_cache(data)
-    assert b"".join(store.read_parts(upload, token, [early])) == second
-    assert not in_page_cache(data)  # and read back past it
-    # A part staged on its own is copied into place at commit: it stays in the cache.
-    alone = store.write_part(upload, token, 2, [third], read_back_soon=True)
-    assert in_page_cache(tmp_path / layout.upload_part_key(upload, 2))
-    assert b"".join(store.read_parts(upload, token, [alone])) == third
-    zeroth = store.write_part(upload, token, 0, [first], offset=0)
-    info = store.commit_staging(upload, token, [zeroth, early, alone], sha(first + second + third))
-    assert b"".join(store.open(info.sha256)) == first + second + third
-
-
-def test_a_missing_part_is_not_found(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path)
-    upload = "6f1c3b5e-7d7f-4a77-9d3c-2b0f4a8c1e11"
-    token = store.start_staging(upload)
-    placed = StagedPart(index=1, size=10, etag="x", offset=ALIGNMENT)
-    free = StagedPart(index=2, size=10, etag="y", offset=None)
-    for part in (placed, free):
-        with pytest.raises(NotFound):
-            b"".join(store.read_parts(upload, token, [part]))
+    early = store.write_part(upload, token, 1, [b"bbbb"], offset=4, read_back_soon=True)
+    alone = store.write_part(upload, token, 2, [b"cc"], read_back_soon=True)
+    assert b"".join(store.read_parts(upload, token, [early])) == b"bbbb"
+    # On disk and hashed, never read again (commit renames the file): its pages can go.
+    assert dropped == [(4, 4)]
+    # A part staged on its own is copied into place at commit: it keeps its cache.
+    assert b"".join(store.read_parts(upload, token, [alone])) == b"cc"
+    assert dropped == [(4, 4)]
+    first = store.write_part(upload, token, 0, [b"aaaa"], offset=0)
+    store.commit_staging(upload, token, [first, early, alone], sha(b"aaaabbbbcc"))
+    assert b"".join(store.open(sha(b"aaaabbbbcc"))) == b"aaaabbbbcc"
