@@ -114,6 +114,29 @@ def disk_read_write_mb_per_s(directory: Path, source: Path) -> float:
     return size / elapsed / 1e6
 
 
+def touch_free_memory(keep_free: int = 1024 * MiB) -> int:
+    """Write once to all the memory the kernel holds free (but ``keep_free``), then free it.
+
+    Why: this VM's hypervisor backs a guest page the first time it is touched, and that
+    first touch costs the writer about 2.4 s of CPU a GiB; a page touched before and since
+    freed costs 0.2-0.8 s (docs/performance.md). On a fresh VM a benchmark's first
+    transfers write into untouched memory and its later ones into memory touched by the
+    earlier ones, so a side's figure depended on its place in the run (MLflow's upload:
+    237 MB/s in the first run, 501-549 in the next two). A server that has run for a while
+    has touched its memory. Returns the bytes touched.
+    """
+    with open("/proc/meminfo") as meminfo:
+        fields = dict(line.split(":", 1) for line in meminfo)
+    size = max(0, int(fields["MemFree"].split()[0]) * 1024 - keep_free) // MiB * MiB
+    if size == 0:
+        return 0
+    block = b"\x01" * MiB  # not zeros, which a hypervisor may share
+    with mmap.mmap(-1, size) as area:
+        for _ in range(size // MiB):
+            area.write(block)
+    return size
+
+
 def read_through_cache(path: Path) -> None:
     """Read the file at ``path`` once, so that the page cache holds it."""
     with path.open("rb", buffering=0) as source:
