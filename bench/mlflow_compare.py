@@ -7,7 +7,10 @@ and starts, side by side on free loopback ports:
   uvicorn, 4 workers), driven by a helper script run by that virtualenv's Python;
 - ``depot serve`` (the embedded default: SQLite + local files).
 
-Then it measures, alternating between the two so that the machine's noise falls on both:
+It writes once to all the machine's free memory and lets the VM take it back (a minute), so
+that neither side pays for pages the VM backs for the first time, whichever goes first
+(``touch_free_memory``). Then it measures, alternating between the two so that the
+machine's noise falls on both:
 
 - 1 GiB files, read from disk: ``mlflow.log_artifact`` (one stream) against the Model
   Repository chunk API on one connection and with 4 chunks in flight, and the Python
