@@ -114,8 +114,9 @@ def disk_read_write_mb_per_s(directory: Path, source: Path) -> float:
     return size / elapsed / 1e6
 
 
-def touch_free_memory(keep_free: int = 1024 * MiB) -> int:
-    """Write once to all the memory the kernel holds free (but ``keep_free``), then free it.
+def touch_free_memory(keep_free: int = 1024 * MiB, at_most: int = 32 * 1024 * MiB) -> int:
+    """Write once to the memory the kernel holds free (but ``keep_free``, and ``at_most``
+    in all: more than the comparison's files fill), then free it.
 
     Why: this VM's hypervisor backs a guest page the first time it is touched, and that
     first touch costs the writer about 2.4 s of CPU a GiB; a page touched before and since
@@ -127,7 +128,8 @@ def touch_free_memory(keep_free: int = 1024 * MiB) -> int:
     """
     with open("/proc/meminfo") as meminfo:
         fields = dict(line.split(":", 1) for line in meminfo)
-    size = max(0, int(fields["MemFree"].split()[0]) * 1024 - keep_free) // MiB * MiB
+    free = int(fields["MemFree"].split()[0]) * 1024
+    size = max(0, min(free - keep_free, at_most)) // MiB * MiB
     if size == 0:
         return 0
     block = b"\x01" * MiB  # not zeros, which a hypervisor may share
