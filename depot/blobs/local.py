@@ -163,9 +163,7 @@ class LocalBlobStore:
         return read_blocks(path, offset, remaining, BLOCK_SIZE)
 
     @staticmethod
-    def _read(
-        handle: io.FileIO, offset: int, remaining: int, *, close: bool = True
-    ) -> Iterator[bytes]:
+    def _read(handle: io.FileIO, offset: int, remaining: int) -> Iterator[bytes]:
         fd = handle.fileno()
         try:
             while remaining > 0:
@@ -176,8 +174,7 @@ class LocalBlobStore:
                 remaining -= len(block)
                 yield block
         finally:
-            if close:
-                handle.close()
+            handle.close()
 
     def put(
         self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None
@@ -346,32 +343,24 @@ class LocalBlobStore:
                     raise NotFound(missing) from None
                 yield from self._read(handle, 0, part.size)
                 continue
+            # Parked in the cache or written past it (write_part): each block is read back
+            # from where it is.
             path = self._path(layout.upload_data_key(upload_id))
-            if part.size >= PARK_PAST_CACHE_FROM:  # written past the cache (write_part)
-                blocks = read_blocks(path, part.offset, part.size, BLOCK_SIZE)
-                try:
-                    first = next(blocks, None)
-                except FileNotFoundError:
-                    raise NotFound(missing) from None
-                if first is not None:
-                    yield first
-                    yield from blocks
-                continue
             try:
-                handle = io.FileIO(path)
+                fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
                 raise NotFound(missing) from None
-            with handle:
-                yield from self._read(handle, part.offset, part.size, close=False)
-                # Hashed and on disk, never read again (commit renames the file): a part
-                # parked in the cache gives its pages back for the next one.
+            try:
+                yield from read_blocks(path, part.offset, part.size, BLOCK_SIZE)
                 _guarded(
                     _drop_cached,
                     f"part {part.index} of upload {upload_id}",
-                    handle.fileno(),
+                    fd,
                     part.offset,
                     part.size,
                 )
+            finally:
+                os.close(fd)
 
     def commit_staging(
         self, upload_id: str, token: str, parts: Sequence[StagedPart], sha256: str
