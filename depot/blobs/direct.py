@@ -5,10 +5,9 @@ Written through the page cache they first fill fresh pages (on a VM the hypervis
 each one as it is first touched) and then wait for writeback at the fsync. On the 2-core
 VM of docs/performance.md, 1 GiB written through the cache and fsynced took 2.1–2.9 s
 (370–500 MB/s); the same written with ``O_DIRECT`` 0.5–0.75 s (1.4–2.1 GB/s). Object
-stores such as MinIO write large objects the same way. An upload chunk that arrived before
-the ones in front of it is read back soon, to be hashed: a small one is parked in the cache,
-where that costs nothing; a large one is written the same way and read back past the cache
-(:func:`read_blocks`), since parked it would take many fresh pages.
+stores such as MinIO write large objects the same way. Bytes that will be read back soon
+(an upload chunk that arrived before the ones in front of it is hashed later) keep going
+through the cache, where reading them back costs nothing.
 
 ``O_DIRECT`` wants the memory, the file position and the length of every write aligned to
 the device's block size. The writer copies the stream into a page-aligned buffer and

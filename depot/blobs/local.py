@@ -52,9 +52,6 @@ _SYNC_FILE_RANGE_WRITE = 2
 # WAIT_BEFORE | WRITE | WAIT_AFTER: start writeback and wait until the range is on disk.
 _SYNC_FILE_RANGE_WAIT_ALL = 1 | 2 | 4
 _FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)  # not on macOS
-# A part that will be read back soon stays in the page cache below this length; from it on,
-# a part at its offset goes past the cache and is read back from the disk (write_part).
-PARK_PAST_CACHE_FROM = 32 * 1024 * 1024
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -76,12 +73,12 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
 def _drop_cached(fd: int, offset: int, length: int) -> None:
     """Write a range to disk, then let the kernel reuse its page cache.
 
-    For a chunk that arrived early, was parked in the cache and has now been read back for
-    the digest: nothing reads it again (commit renames the file), and the next early
-    chunk written into pages just freed costs much less than into fresh ones, which a VM
-    backs only when they are first touched (docs/performance.md). The wait is for
-    writeback the commit's fsync would wait for anyway; pages still being written back
-    cannot be dropped.
+    For a chunk that arrived early, was written through the cache and has now been read
+    back for the digest: nothing reads it again (commit renames the file), and the next
+    early chunk written into pages just freed costs much less than into fresh ones,
+    which a VM backs only when they are first touched (docs/performance.md). The wait
+    is for writeback the commit's fsync would wait for anyway; pages still being
+    written back cannot be dropped.
     """
     if length == 0 or _FADV_DONTNEED is None:
         return
@@ -163,7 +160,9 @@ class LocalBlobStore:
         return read_blocks(path, offset, remaining, BLOCK_SIZE)
 
     @staticmethod
-    def _read(handle: io.FileIO, offset: int, remaining: int) -> Iterator[bytes]:
+    def _read(
+        handle: io.FileIO, offset: int, remaining: int, *, close: bool = True
+    ) -> Iterator[bytes]:
         fd = handle.fileno()
         try:
             while remaining > 0:
@@ -174,7 +173,8 @@ class LocalBlobStore:
                 remaining -= len(block)
                 yield block
         finally:
-            handle.close()
+            if close:
+                handle.close()
 
     def put(
         self, chunks: Iterable[bytes], *, sha256: str | None = None, size: int | None = None
@@ -252,7 +252,6 @@ class LocalBlobStore:
         *,
         offset: int | None = None,
         read_back_soon: bool = False,
-        length: int | None = None,
     ) -> StagedPart:
         if offset is None:
             final = self._path(layout.upload_part_key(upload_id, index))
@@ -264,19 +263,9 @@ class LocalBlobStore:
             flags = os.O_WRONLY | os.O_CREAT
         start = offset or 0
         what = f"part {index} of upload {upload_id}"
-        # Past the cache (O_DIRECT), but a part read back soon stays in the cache, where
-        # reading it back costs nothing, unless it is large and at its offset: it is then
-        # read back from the disk (read_parts). Parked in the cache, a large part takes
-        # many fresh pages, whose first touch the VM of docs/performance.md charges: 64 MiB
-        # chunks, four in flight, beside MLflow 567-621 MB/s in the cache, 744-820 past it;
-        # 10 MiB parts, four in flight, 807-845 in the cache, 581-591 past it. A free-sized
-        # part is copied into place at commit and keeps its cache for that.
-        parked = read_back_soon and (
-            offset is None or length is None or length < PARK_PAST_CACHE_FROM
-        )
         try:
             fd = None
-            if self._direct and not parked and start % ALIGNMENT == 0:
+            if self._direct and not read_back_soon and start % ALIGNMENT == 0:
                 fd = open_direct(path, flags)
                 self._direct = fd is not None
             direct = fd is not None
@@ -335,32 +324,28 @@ class LocalBlobStore:
         self, upload_id: str, token: str, parts: Sequence[StagedPart]
     ) -> Iterator[bytes]:
         for part in parts:
-            missing = f"part {part.index} of upload {upload_id} is not staged"
-            if part.offset is None:  # copied into place at commit: keep its cache for that
-                try:
-                    handle = io.FileIO(self._path(layout.upload_part_key(upload_id, part.index)))
-                except FileNotFoundError:
-                    raise NotFound(missing) from None
-                yield from self._read(handle, 0, part.size)
-                continue
-            # Parked in the cache or written past it (write_part): each block is read back
-            # from where it is.
-            path = self._path(layout.upload_data_key(upload_id))
+            if part.offset is None:
+                key = layout.upload_part_key(upload_id, part.index)
+                start = 0
+            else:
+                key = layout.upload_data_key(upload_id)
+                start = part.offset
             try:
-                fd = os.open(path, os.O_RDONLY)
+                handle = io.FileIO(self._path(key), "rb")
             except FileNotFoundError:
-                raise NotFound(missing) from None
-            try:
-                yield from read_blocks(path, part.offset, part.size, BLOCK_SIZE)
+                raise NotFound(f"part {part.index} of upload {upload_id} is not staged") from None
+            if part.offset is None:  # copied into place at commit: keep its cache for that
+                yield from self._read(handle, start, part.size)
+                continue
+            with handle:
+                yield from self._read(handle, start, part.size, close=False)
                 _guarded(
                     _drop_cached,
                     f"part {part.index} of upload {upload_id}",
-                    fd,
-                    part.offset,
+                    handle.fileno(),
+                    start,
                     part.size,
                 )
-            finally:
-                os.close(fd)
 
     def commit_staging(
         self, upload_id: str, token: str, parts: Sequence[StagedPart], sha256: str

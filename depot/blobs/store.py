@@ -181,7 +181,6 @@ class BlobStore(Protocol):
         *,
         offset: int | None = None,
         read_back_soon: bool = False,
-        length: int | None = None,
     ) -> StagedPart:
         """Stage one part, streaming ``chunks`` to storage and making it durable.
 
@@ -193,8 +192,7 @@ class BlobStore(Protocol):
                 has a fixed chunk size; ``None`` for free-sized parts.
             read_back_soon: the caller will read the part back before the upload
                 completes (to hash it); a backend that can keep such bytes at hand
-                does (the local store, in the page cache, unless the part is large).
-            length: the part's length, when the caller knows it.
+                (the local store, in the page cache) does.
         """
         ...
 

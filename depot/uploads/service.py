@@ -369,7 +369,6 @@ class UploadService:
                     offset=offset,
                     # Hashed now, or read back once the chunks before it are in.
                     read_back_soon=claim is None,
-                    length=expected_size,
                 )
                 if expected_size is not None and part.size != expected_size:
                     raise SizeMismatch(

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from depot.blobs import layout, local
-from depot.blobs.direct import ALIGNMENT, in_page_cache
+from depot.blobs import layout
 from depot.blobs.local import LocalBlobStore
-from depot.blobs.store import StagedPart
-from depot.errors import Invalid, NotFound
+from depot.errors import Invalid
 from tests.blobs.conformance import BlobStoreConformance, sha
 
 
@@ -85,46 +83,3 @@ def test_a_part_read_back_for_the_digest_leaves_the_page_cache(
     first = store.write_part(upload, token, 0, [b"aaaa"], offset=0)
     store.commit_staging(upload, token, [first, early, alone], sha(b"aaaabbbbcc"))
     assert b"".join(store.open(sha(b"aaaabbbbcc"))) == b"aaaabbbbcc"
-
-
-def test_a_large_early_part_goes_past_the_page_cache_both_ways(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(local, "PARK_PAST_CACHE_FROM", 4 * ALIGNMENT)
-    store = LocalBlobStore(tmp_path)
-    upload = "6f1c3b5e-7d7f-4a77-9d3c-2b0f4a8c1e11"
-    token = store.start_staging(upload)
-    size = 4 * ALIGNMENT  # aligned, so the whole part is written with O_DIRECT
-    first, second = os.urandom(size), os.urandom(size)
-    data = tmp_path / layout.upload_data_key(upload)
-    early = store.write_part(
-        upload, token, 1, [second], offset=size, read_back_soon=True, length=size
-    )
-    assert not in_page_cache(data)
-    assert b"".join(store.read_parts(upload, token, [early])) == second
-    assert not in_page_cache(data)  # read back past the cache too
-    zeroth = store.write_part(upload, token, 0, [first], offset=0, length=size)
-    info = store.commit_staging(upload, token, [zeroth, early], sha(first + second))
-    assert b"".join(store.open(info.sha256)) == first + second
-
-
-def test_a_small_early_part_is_parked_in_the_page_cache(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path)
-    upload = "6f1c3b5e-7d7f-4a77-9d3c-2b0f4a8c1e11"
-    token = store.start_staging(upload)
-    size = 4 * ALIGNMENT
-    store.write_part(
-        upload, token, 0, [os.urandom(size)], offset=0, read_back_soon=True, length=size
-    )
-    assert in_page_cache(tmp_path / layout.upload_data_key(upload))
-
-
-def test_a_missing_part_is_not_found(tmp_path: Path) -> None:
-    store = LocalBlobStore(tmp_path)
-    upload = "6f1c3b5e-7d7f-4a77-9d3c-2b0f4a8c1e11"
-    token = store.start_staging(upload)
-    placed = StagedPart(index=1, size=10, etag="x", offset=ALIGNMENT)
-    free = StagedPart(index=2, size=10, etag="y", offset=None)
-    for part in (placed, free):
-        with pytest.raises(NotFound):
-            b"".join(store.read_parts(upload, token, [part]))
