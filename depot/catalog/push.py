@@ -39,6 +39,7 @@ __all__ = [
     "FileOffer",
     "PushFile",
     "begin_push",
+    "complete_upload",
     "finalize_push",
     "link_completed_upload",
     "push_files",
@@ -50,11 +51,14 @@ SURFACE = "push"
 
 @dataclass(frozen=True)
 class FileOffer:
-    """A file the client means to push: where it goes, how big, what digest."""
+    """A file the client means to push: where it goes, how big, what digest if known.
+
+    Without a digest the file is always sent, and its upload completes only once given one.
+    """
 
     path: str
     size: int
-    sha256: str
+    sha256: str | None
     content_type: str = "application/octet-stream"
 
 
@@ -64,7 +68,7 @@ class PushFile:
 
     path: str
     size: int
-    sha256: str
+    sha256: str | None
     upload: UploadView | None
 
 
@@ -121,8 +125,11 @@ def begin_push(
             if (folder := "/".join(parts[:depth])) in taken:
                 # No file system can hold both, so no client could pull the version.
                 raise Invalid(f"{folder} is a file and a folder of {path}", loc=("body", "files"))
+    digests = [
+        check_sha256(offer.sha256, loc=("body", "files", "sha256")) if offer.sha256 else None
+        for offer in offers
+    ]
     for offer in offers:
-        check_sha256(offer.sha256, loc=("body", "files", "sha256"))
         if offer.size < 0:
             raise Invalid("file sizes must not be negative", loc=("body", "files", "size"))
     with database.write() as db:
@@ -152,21 +159,20 @@ def begin_push(
             manifest={"pushed_files": len(offers)},
         )
         present = []
-        for offer, path in zip(offers, paths, strict=True):
-            digest = offer.sha256.lower()
-            if _writable_blob(db, principal, digest):
+        for offer, path, digest in zip(offers, paths, digests, strict=True):
+            if digest is not None and _writable_blob(db, principal, digest):
                 add_file(db, version, path, digest, content_type=offer.content_type)
                 present.append(path)
         version_id = version.id
     results = []
-    for offer, path in zip(offers, paths, strict=True):
+    for offer, path, digest in zip(offers, paths, digests, strict=True):
         upload = None
         if path not in present:
             upload = uploads.start_upload(
                 space_id=space.id,
                 created_by_id=principal.user_id,
                 size=offer.size,
-                sha256=offer.sha256,
+                sha256=digest,
                 context={
                     "surface": SURFACE,
                     "version_id": str(version_id),
@@ -174,7 +180,7 @@ def begin_push(
                     "content_type": offer.content_type,
                 },
             )
-        results.append(PushFile(path, offer.size, offer.sha256.lower(), upload))
+        results.append(PushFile(path, offer.size, digest, upload))
     return version, results
 
 
@@ -203,10 +209,29 @@ def push_files(
     for view in sessions:
         path = str(view.context["path"])
         if path not in linked:
-            results.append(
-                PushFile(path, view.expected_size or 0, view.expected_sha256 or "", view)
-            )
+            results.append(PushFile(path, view.expected_size or 0, view.expected_sha256, view))
     return version, sorted(results, key=lambda item: item.path)
+
+
+def complete_upload(
+    database: Database, uploads: UploadService, view: UploadView, *, sha256: str | None
+) -> UploadView:
+    """Complete a push upload, checking its bytes, and put its file in the staged version.
+
+    Raises:
+        Invalid: the file was announced without a digest and none is given now (a push
+            that sends while it hashes still has its bytes checked against the client's
+            reading of the file), or chunks are missing.
+        DigestMismatch, SizeMismatch: the bytes are not the file's; the upload fails.
+    """
+    if sha256 is None and view.expected_sha256 is None and view.status != "completed":
+        raise Invalid(
+            "this file was announced without its sha256: give it to complete the upload",
+            loc=("body", "sha256"),
+        )
+    done = uploads.complete_upload(view.id, sha256=sha256)
+    link_completed_upload(database, done)
+    return done
 
 
 def link_completed_upload(database: Database, view: UploadView) -> None:

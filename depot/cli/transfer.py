@@ -100,6 +100,14 @@ def push(
         typer.Option("--meta", help="KEY=VALUE metadata of the version; repeatable."),
     ] = None,
     description: Annotated[str, typer.Option("--description", help="What changed.")] = "",
+    hash_first: Annotated[
+        bool,
+        typer.Option(
+            "--hash-first",
+            help="Hash large files new to this machine before sending, so that none the"
+            " server holds is sent (they are read twice).",
+        ),
+    ] = False,
     workers: Workers = 4,
     org: OrgOption = None,
     quiet: Quiet = False,
@@ -109,7 +117,9 @@ def push(
 
     Running the same command again after Ctrl-C, a crash or a dropped connection
     continues the push without re-sending what the server already has. Files whose
-    content is already in a space you may write are not sent at all.
+    content is already in a space you may write are not sent at all, if their digest is
+    known first: small files, and files pushed or pulled before and unchanged since. Other
+    large files are hashed while they are sent (see --hash-first).
     """
     metadata = _metadata(meta or [])
     kind_value = kind.replace("-", "_") if kind else None
@@ -124,6 +134,7 @@ def push(
                 description=description,
                 workers=workers,
                 progress=update,
+                hash_first=hash_first,
             )
     except KeyboardInterrupt:
         fail("interrupted; run the same command again to continue the push", 130)

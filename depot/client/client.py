@@ -14,6 +14,7 @@ import httpx
 
 from depot import __version__
 from depot.client.config import cache_dir, load_config
+from depot.client.digests import DigestCache
 from depot.client.errors import ClientError, TransportError, error_from_response
 from depot.client.models import (
     ArtifactInfo,
@@ -299,21 +300,27 @@ class Client:
         workers: int = 4,
         progress: ProgressCallback | None = None,
         journal_dir: Path | None = None,
+        hash_first: bool = False,
     ) -> PushResult:
         """Push files and directories as one new version of ``[ORG/]SPACE/NAME``.
 
         A file goes in under its name; a directory's files under their path inside it.
-        ``workers`` files go at once, each file's chunks in order; content the server
-        already holds in a space the caller may write is not sent. If the push stops
-        (Ctrl-C, a crash, a network failure) the same call continues it, re-sending
-        nothing the server has.
+        ``workers`` files go at once, each file's chunks in order. A file whose digest is
+        known (from an earlier push or pull of it, unchanged since) or that is small is
+        announced with it, and content the server already holds in a space the caller
+        may write is not sent; a large file new to this machine is hashed while it is
+        sent, so that its bytes are read once. If the push stops (Ctrl-C, a crash, a
+        network failure) the same call continues it, re-sending nothing the server has.
 
         Args:
             kind: ``model``, ``artifact``, ``agent_skill`` or ``document`` (a new
                 artifact is an ``artifact`` unless told; an existing one must match).
             alias: an alias to point at the new version.
             progress: called with a :class:`TransferProgress` as bytes move.
-            journal_dir: where resumable state is kept (``$XDG_CACHE_HOME/depot``).
+            journal_dir: where resumable state and the digest cache are kept
+                (``$XDG_CACHE_HOME/depot``).
+            hash_first: hash every file whose digest is not known before announcing it,
+                so that no content the server holds is sent (such files are read twice).
         """
         parsed = self._ref(ref)
         if parsed.version is not None:
@@ -329,6 +336,7 @@ class Client:
             alias=alias,
             workers=workers,
             progress=progress,
+            hash_first=hash_first,
         )
         version = self.version(f"{parsed}:{report.version['number']}")
         return PushResult(
@@ -365,7 +373,13 @@ class Client:
             for file in version.files or []
         ]
         target = Path(dest)
-        report = pull_files(self.http, files, target, workers=workers, progress=progress)
+        digests = DigestCache(cache_dir())
+        try:
+            report = pull_files(
+                self.http, files, target, workers=workers, progress=progress, digests=digests
+            )
+        finally:
+            digests.close()
         return PullResult(
             version, target, report.downloaded, report.skipped, report.bytes_downloaded
         )

@@ -28,7 +28,7 @@ def config_path() -> Path:
 
 
 def cache_dir() -> Path:
-    """Where push journals live: ``$XDG_CACHE_HOME/depot``."""
+    """Where push journals and the digest cache live: ``$XDG_CACHE_HOME/depot``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "depot"
 

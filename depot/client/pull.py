@@ -16,6 +16,7 @@ destination that already holds them is left alone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -25,6 +26,7 @@ import queue
 import re
 import stat
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from typing import Any
 import httpx
 
 from depot.client.body import BodyReader
+from depot.client.digests import DigestCache, same_stat
 from depot.client.disk import ALIGNMENT, drop_from_cache, read_sequentially, set_direct
 from depot.client.errors import ClientError, IntegrityError, TransportError, error_from_response
 from depot.client.progress import ProgressCallback, ProgressMeter
@@ -97,6 +100,7 @@ def pull_files(
     segment_size: int = 32 * 1024 * 1024,
     progress: ProgressCallback | None = None,
     retries: int = 4,
+    digests: DigestCache | None = None,
 ) -> PullReport:
     """Download ``files`` into the directory ``dest``, verifying every byte.
 
@@ -126,6 +130,9 @@ def pull_files(
             end (phase ``"done"``); never from two threads at once.
         retries: How often a stream is asked again without progress before the pull
             gives up.
+        digests: The client's digest cache: a destination it vouches for is not read
+            again to be checked, and every file found intact or written is recorded, so
+            that pushing it back sends nothing.
 
     Returns:
         The paths downloaded and skipped, and the bytes received.
@@ -151,7 +158,9 @@ def pull_files(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="depot-pull")
     try:
         meter.report("hash")
-        present = list(pool.map(lambda file, target: _check(file, target, meter), files, targets))
+        present = list(
+            pool.map(lambda file, target: _check(file, target, meter, digests), files, targets)
+        )
         for file, target, here in zip(files, targets, present, strict=True):
             if here:
                 skipped.append(file.path)
@@ -161,6 +170,8 @@ def pull_files(
             target.parent.mkdir(parents=True, exist_ok=True)
             if file.size == 0:
                 _write_empty(file, target)
+                if digests is not None:
+                    _remember(digests, file, target)
                 meter.add(files=1, report=False)
                 continue
             download = _Download(file, target, segment_size)
@@ -170,6 +181,10 @@ def pull_files(
         fetcher = _Fetcher(http, meter, stop, retries)
         futures = [pool.submit(fetcher.fetch, download) for download in downloads]
         wait(futures, return_when=FIRST_EXCEPTION)
+        if digests is not None:
+            for download, future in zip(downloads, futures, strict=True):
+                if future.done() and _error(future) is None:
+                    _remember(digests, download.file, download.target)
         if any(_error(future) for future in futures):
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -635,7 +650,9 @@ def _targets(dest: Path, files: Sequence[RemoteFile]) -> list[Path]:
     return targets
 
 
-def _check(file: RemoteFile, target: Path, meter: ProgressMeter) -> bool:
+def _check(
+    file: RemoteFile, target: Path, meter: ProgressMeter, digests: DigestCache | None
+) -> bool:
     """Whether ``target`` already holds the file's bytes (counted as done if so).
 
     Raises:
@@ -649,15 +666,26 @@ def _check(file: RemoteFile, target: Path, meter: ProgressMeter) -> bool:
         raise ClientError(f"{file.path}: {target} is a directory")
     if not stat.S_ISREG(info.st_mode) or info.st_size != file.size:
         return False
-    digest = hashlib.sha256()
-    with target.open("rb", buffering=0) as source:
-        read_sequentially(source.fileno())
-        while block := source.read(_BLOCK):
-            digest.update(block)
-    if not hmac.compare_digest(digest.hexdigest(), file.sha256):
-        return False
+    cached = digests.lookup(target, info) if digests is not None else None
+    if cached is None or not cached.trusted or cached.sha256 != file.sha256:
+        started = time.time_ns()
+        digest = hashlib.sha256()
+        with target.open("rb", buffering=0) as source:
+            read_sequentially(source.fileno())
+            while block := source.read(_BLOCK):
+                digest.update(block)
+        if not hmac.compare_digest(digest.hexdigest(), file.sha256):
+            return False
+        if digests is not None and same_stat(target.stat(), info):
+            digests.record(target, info, file.sha256, started)
     meter.add(skipped=file.size, files=1)
     return True
+
+
+def _remember(digests: DigestCache, file: RemoteFile, target: Path) -> None:
+    """Record the digest of a file just written (its bytes were checked as they came)."""
+    with contextlib.suppress(OSError):  # gone already: nothing to remember
+        digests.record(target, target.stat(), file.sha256, time.time_ns())
 
 
 def _write_empty(file: RemoteFile, target: Path) -> None:

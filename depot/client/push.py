@@ -1,11 +1,17 @@
-"""The upload engine of ``depot push``: hash, announce, send what is missing, finalize.
+"""The upload engine of ``depot push``: announce, send what is missing, finalize.
+
+A file's SHA-256 is announced up front when the client knows it without reading the
+file: the digest cache (:mod:`depot.client.digests`) holds it from an earlier push or
+pull and the file has not changed since. Small files and files the cache is unsure
+about are hashed first; that costs little and lets the server skip content it already
+holds in a space the caller may write. Every other file is hashed while it is sent, and
+its digest is given when its upload is completed, where the server checks it against
+the bytes it received: each byte is read once.
 
 A push is resumable. A small journal in the cache directory, keyed by the server, the
-artifact and the local files (path, size, modification time), keeps each file's digest
-and the id of the staged version. Running the same push again reads the journal, asks
-the server which chunks of which upload sessions it already holds, and sends only the
-rest; files whose content the server already has in a space the caller may write are
-never sent at all.
+artifact and the local files (path, size, modification time), keeps the id of the staged
+version. Running the same push again asks the server which chunks of which upload
+sessions it already holds and sends only the rest.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from depot.client.digests import DigestCache
 from depot.client.disk import read_sequentially
 from depot.client.errors import (
     ClientError,
@@ -37,18 +44,40 @@ from depot.client.progress import ProgressCallback, ProgressMeter
 __all__ = ["LocalFile", "PushReport", "collect_files", "push_files"]
 
 _BLOCK = 1024 * 1024
+# Files smaller than this are hashed before they are announced even when the digest
+# cache does not know them: reading them twice costs little, and content the server
+# holds (a shared tokenizer, an unchanged config) is then not sent at all.
+HASH_FIRST_BELOW = 16 * 1024 * 1024
 # Temporary files of `depot pull` are never pushed.
 _PARTIAL_SUFFIXES = (".depot-partial", ".depot-partial.json")
 
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A file to push: where it goes in the version and where it is on disk."""
+    """A file to push: where it goes in the version, where it is on disk, its stat then."""
 
     path: str
     source: Path
-    size: int
-    mtime_ns: int
+    stat: os.stat_result
+
+    @property
+    def size(self) -> int:
+        return self.stat.st_size
+
+    @property
+    def mtime_ns(self) -> int:
+        return self.stat.st_mtime_ns
+
+    def check_unchanged(self) -> os.stat_result:
+        """The file's stat now, if its size and modification time are those collected.
+
+        Raises:
+            ClientError: the file changed since it was collected.
+        """
+        now = self.source.stat()
+        if (now.st_size, now.st_mtime_ns) != (self.size, self.mtime_ns):
+            raise ClientError(f"{self.source} changed while it was read; push again")
+        return now
 
 
 @dataclass(frozen=True)
@@ -76,8 +105,7 @@ def collect_files(paths: Sequence[Path]) -> list[LocalFile]:
             raise ClientError(
                 f"two files would be pushed as {path}: {found[path].source}, {source}"
             )
-        stat = source.stat()
-        found[path] = LocalFile(path, source, stat.st_size, stat.st_mtime_ns)
+        found[path] = LocalFile(path, source, source.stat())
 
     for root in paths:
         if root.is_file():
@@ -98,33 +126,17 @@ def collect_files(paths: Sequence[Path]) -> list[LocalFile]:
 
 
 class _Journal:
-    """What a push remembers between runs: digests and the staged version's id."""
+    """What a push remembers between runs: the staged version's id."""
 
     def __init__(self, directory: Path, key: str) -> None:
         self.path = directory / "pushes" / f"{key}.json"
-        self.data: dict[str, Any] = {"version_id": None, "digests": {}}
+        self.data: dict[str, Any] = {"version_id": None}
         try:
             loaded = json.loads(self.path.read_text())
-            if isinstance(loaded, dict) and isinstance(loaded.get("digests"), dict):
+            if isinstance(loaded, dict):
                 self.data = loaded
         except (OSError, ValueError):
             pass  # no journal yet, or a torn one: start afresh
-        self._lock = threading.Lock()
-
-    def digest(self, file: LocalFile) -> str | None:
-        entry = self.data["digests"].get(file.path)
-        if entry and entry.get("size") == file.size and entry.get("mtime_ns") == file.mtime_ns:
-            return str(entry["sha256"])
-        return None
-
-    def remember_digest(self, file: LocalFile, sha256: str) -> None:
-        with self._lock:
-            self.data["digests"][file.path] = {
-                "sha256": sha256,
-                "size": file.size,
-                "mtime_ns": file.mtime_ns,
-            }
-            self.save()
 
     @property
     def version_id(self) -> str | None:
@@ -133,9 +145,8 @@ class _Journal:
 
     @version_id.setter
     def version_id(self, value: str | None) -> None:
-        with self._lock:
-            self.data["version_id"] = value
-            self.save()
+        self.data["version_id"] = value
+        self.save()
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,36 +164,44 @@ def _journal_key(server: str, artifact_url: str, files: Sequence[LocalFile]) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _hash_all(
+def _digests_up_front(
     files: Sequence[LocalFile],
-    journal: _Journal,
+    cache: DigestCache,
     meter: ProgressMeter,
     workers: int,
     stop: threading.Event,
+    hash_first: bool,
 ) -> dict[str, str]:
-    """Every file's SHA-256, from the journal when the file is unchanged, else computed."""
+    """The digests to announce: those the cache knows, and those of files worth hashing first.
+
+    A file left out is hashed while it is sent.
+    """
     digests: dict[str, str] = {}
+    to_hash: list[LocalFile] = []
+    for file in files:
+        cached = cache.lookup(file.source, file.stat)
+        if cached is not None and cached.trusted:
+            digests[file.path] = cached.sha256
+        elif hash_first or cached is not None or file.size < HASH_FIRST_BELOW:
+            to_hash.append(file)
+            continue
+        meter.add(skipped=file.size, files=1)
 
     def hash_one(file: LocalFile) -> None:
-        known = journal.digest(file)
-        if known is not None:
-            digests[file.path] = known
-            meter.add(skipped=file.size, files=1)
-            return
         hasher = hashlib.sha256()
+        started = time.time_ns()
         with file.source.open("rb", buffering=0) as handle:
             read_sequentially(handle.fileno())
             while block := handle.read(_BLOCK):
+                if stop.is_set():
+                    raise ClientError("push stopped")
                 hasher.update(block)
                 meter.add(moved=len(block))
-        after = file.source.stat()
-        if (after.st_size, after.st_mtime_ns) != (file.size, file.mtime_ns):
-            raise ClientError(f"{file.source} changed while it was read; push again")
+        cache.record(file.source, file.check_unchanged(), hasher.hexdigest(), started)
         digests[file.path] = hasher.hexdigest()
-        journal.remember_digest(file, digests[file.path])
         meter.add(files=1)
 
-    _run_all(workers, [functools.partial(hash_one, file) for file in files], stop)
+    _run_all(workers, [functools.partial(hash_one, file) for file in to_hash], stop)
     return digests
 
 
@@ -236,15 +255,10 @@ class _Sender:
         raise AssertionError("unreachable")
 
 
-def _chunk_body(
-    file: LocalFile,
-    offset: int,
-    length: int,
-    meter: ProgressMeter,
-    stop: threading.Event,
-    counted: list[int],
+def _read_range(
+    file: LocalFile, offset: int, length: int, stop: threading.Event
 ) -> Iterator[bytes]:
-    """The bytes of one chunk read from disk in blocks, counted as they go out."""
+    """The bytes ``[offset, offset + length)`` of a file to push, read in blocks."""
     fd = os.open(file.source, os.O_RDONLY)
     try:
         position, end = offset, offset + length
@@ -253,13 +267,29 @@ def _chunk_body(
                 raise ClientError("push stopped")
             block = os.pread(fd, min(_BLOCK, end - position), position)
             if not block:
-                raise ClientError(f"{file.source} is shorter than when it was hashed")
+                raise ClientError(f"{file.source} is shorter than when it was collected")
             position += len(block)
             yield block
-            counted[0] += len(block)
-            meter.add(moved=len(block))
     finally:
         os.close(fd)
+
+
+def _chunk_body(
+    file: LocalFile,
+    offset: int,
+    length: int,
+    meter: ProgressMeter,
+    stop: threading.Event,
+    counted: list[int],
+    hasher: hashlib._Hash | None,
+) -> Iterator[bytes]:
+    """The bytes of one chunk read from disk in blocks, hashed and counted as they go out."""
+    for block in _read_range(file, offset, length, stop):
+        if hasher is not None:
+            hasher.update(block)
+        yield block
+        counted[0] += len(block)
+        meter.add(moved=len(block))
 
 
 def push_files(
@@ -275,14 +305,19 @@ def push_files(
     workers: int = 4,
     progress: ProgressCallback | None = None,
     retries: int = 4,
+    hash_first: bool = False,
 ) -> PushReport:
     """Push ``files`` as a new version of the artifact at ``artifact_url``.
 
     Args:
         http: a client with the server's base URL and the token.
         artifact_url: ``/api/v1/orgs/ORG/spaces/SPACE/artifacts/NAME``.
-        journal_dir: where push journals live (they go once the push is finalized).
+        journal_dir: the cache directory: push journals (they go once the push is
+            finalized) and the digest cache live there.
         workers: files sent at once (each file's chunks go in order, one at a time).
+        hash_first: hash every file the digest cache does not vouch for before
+            announcing it, so that none whose content the server holds is sent (at the
+            price of reading those files twice).
 
     Raises:
         ClientError: the server refused something (its message is kept), a file changed
@@ -293,17 +328,18 @@ def push_files(
     stop = threading.Event()
     sender = _Sender(http, retries, stop)
     journal = _Journal(journal_dir, _journal_key(str(http.base_url), artifact_url, files))
+    cache = DigestCache(journal_dir)
     by_path = {file.path: file for file in files}
     try:
         meter.report("hash")
-        digests = _hash_all(files, journal, meter, workers, stop)
+        digests = _digests_up_front(files, cache, meter, workers, stop, hash_first)
         state, resumed = _resume(sender, journal)
         if state is None:
             offers = [
                 {
                     "path": file.path,
                     "size": file.size,
-                    "sha256": digests[file.path],
+                    "sha256": digests.get(file.path),
                     "content_type": mimetypes.guess_type(file.path)[0]
                     or "application/octet-stream",
                 }
@@ -319,7 +355,7 @@ def push_files(
             journal.remove()
             return PushReport(version, [], sorted(by_path), 0, resumed)
         meter.restart("transfer")
-        tasks, uploaded, present = _plan(sender, state, by_path, meter, stop)
+        tasks, uploaded, present = _plan(sender, state, by_path, digests, cache, meter, stop)
         _run_all(workers, tasks, stop)
         version = _finalize(sender, state["version_id"], alias)
         journal.remove()
@@ -328,6 +364,8 @@ def push_files(
     except BaseException:
         stop.set()
         raise
+    finally:
+        cache.close()
 
 
 def _resume(sender: _Sender, journal: _Journal) -> tuple[dict[str, Any] | None, bool]:
@@ -353,6 +391,8 @@ def _plan(
     sender: _Sender,
     state: dict[str, Any],
     by_path: dict[str, LocalFile],
+    digests: dict[str, str],
+    cache: DigestCache,
     meter: ProgressMeter,
     stop: threading.Event,
 ) -> tuple[list[Callable[[], None]], list[str], list[str]]:
@@ -380,45 +420,93 @@ def _plan(
             min(chunk_size, file.size - index * chunk_size) for index in missing
         )
         meter.add(skipped=received)
-        tasks.append(
-            functools.partial(
-                _send_file, sender, upload["id"], file, chunk_size, missing, meter, stop
-            )
+        sending = _FileUpload(
+            sender,
+            upload["id"],
+            file,
+            chunk_size,
+            int(upload["chunk_count"] or 1),
+            missing,
+            item["sha256"] or digests.get(file.path),
+            cache,
+            meter,
+            stop,
         )
+        tasks.append(sending.run)
     return tasks, uploaded, present
 
 
-def _send_file(
-    sender: _Sender,
-    upload_id: str,
-    file: LocalFile,
-    chunk_size: int,
-    missing: Sequence[int],
-    meter: ProgressMeter,
-    stop: threading.Event,
-) -> None:
-    """Send the ``missing`` chunks of ``file`` one after another, then complete its upload."""
-    for index in missing:
-        offset = index * chunk_size
-        length = min(chunk_size, file.size - offset)
+@dataclass
+class _FileUpload:
+    """One file's upload: its missing chunks in order, then the completion.
+
+    Without a digest announced for the file, every chunk is hashed as it is read, those
+    the server already has included (they are read, not sent), and the digest goes with
+    the completion for the server to check; the digest cache then remembers it.
+    """
+
+    sender: _Sender
+    upload_id: str
+    file: LocalFile
+    chunk_size: int
+    chunk_count: int
+    missing: Sequence[int]
+    sha256: str | None
+    cache: DigestCache
+    meter: ProgressMeter
+    stop: threading.Event
+
+    def run(self) -> None:
+        hasher = hashlib.sha256() if self.sha256 is None else None
+        started = time.time_ns()
+        missing = set(self.missing)
+        for index in range(self.chunk_count) if hasher is not None else self.missing:
+            offset = index * self.chunk_size
+            length = min(self.chunk_size, self.file.size - offset)
+            if index in missing:
+                hasher = self._send_chunk(index, offset, length, hasher)
+            elif hasher is not None:
+                self._hash_chunk(offset, length, hasher)
+        if hasher is not None:
+            after = self.file.check_unchanged()
+            self.sha256 = hasher.hexdigest()
+        # Always given: a resumed push may know a digest it did not announce.
+        self.sender.call(
+            "POST", f"/api/v1/uploads/{self.upload_id}/complete", json={"sha256": self.sha256}
+        )
+        if hasher is not None:
+            self.cache.record(self.file.source, after, hasher.hexdigest(), started)
+        self.meter.add(files=1)
+
+    def _send_chunk(
+        self, index: int, offset: int, length: int, hasher: hashlib._Hash | None
+    ) -> hashlib._Hash | None:
+        """Send one chunk; the file's hasher as it stands after the chunk's bytes."""
         counted = [0]
+        attempt: list[hashlib._Hash | None] = [None]
 
-        def body(
-            offset: int = offset, length: int = length, counted: list[int] = counted
-        ) -> Iterator[bytes]:
-            # A retried chunk is sent whole again: take back what the failed try counted.
-            meter.add(moved=-counted[0])
+        def body() -> Iterator[bytes]:
+            # A retried chunk is sent whole again: take back what the failed try counted,
+            # and hash its bytes from where the chunk began.
+            self.meter.add(moved=-counted[0])
             counted[0] = 0
-            return _chunk_body(file, offset, length, meter, stop, counted)
+            attempt[0] = hasher.copy() if hasher is not None else None
+            return _chunk_body(
+                self.file, offset, length, self.meter, self.stop, counted, attempt[0]
+            )
 
-        sender.call(
+        self.sender.call(
             "PUT",
-            f"/api/v1/uploads/{upload_id}/chunks/{index}",
+            f"/api/v1/uploads/{self.upload_id}/chunks/{index}",
             body_factory=body,
             headers={"Content-Length": str(length)},
         )
-    sender.call("POST", f"/api/v1/uploads/{upload_id}/complete")
-    meter.add(files=1)
+        return attempt[0]
+
+    def _hash_chunk(self, offset: int, length: int, hasher: hashlib._Hash) -> None:
+        """Hash a chunk the server received in an earlier run, without sending it."""
+        for block in _read_range(self.file, offset, length, self.stop):
+            hasher.update(block)
 
 
 def _finalize(sender: _Sender, version_id: str, alias: str | None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -16,6 +17,9 @@ from depot.client import (
     NotFoundError,
     TransferProgress,
 )
+from depot.client import digests as digest_cache
+from depot.client import pull as pull_engine
+from depot.client import push as push_engine
 from tests.conftest import World
 from tests.live import CHUNK
 
@@ -120,7 +124,11 @@ def test_a_push_sends_each_file_s_chunks_in_order_one_at_a_time(
     assert list(sent.values()) == [[0, 1, 2, 3, 4]] * 2 and overlaps == []
 
 
-def test_an_interrupted_push_resumes_without_resending(client: Client, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hash_first_below", [CHUNK * 7, 0], ids=["hashed first", "while sent"])
+def test_an_interrupted_push_resumes_without_resending(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hash_first_below: int
+) -> None:
+    monkeypatch.setattr(push_engine, "HASH_FIRST_BELOW", hash_first_below)
     data = os.urandom(CHUNK * 6)
     (tmp_path / "big.bin").write_bytes(data)
 
@@ -138,6 +146,129 @@ def test_an_interrupted_push_resumes_without_resending(client: Client, tmp_path:
     assert resumed.resumed and resumed.version.number == 1
     assert 0 < resumed.bytes_sent <= CHUNK * 4
     client.pull("ml/big", tmp_path / "out")
+    assert (tmp_path / "out" / "big.bin").read_bytes() == data
+
+
+class Traffic:
+    """The push and completion bodies a client sends, seen through httpx's event hooks."""
+
+    def __init__(self, client: Client) -> None:
+        self.offers: dict[str, str | None] = {}
+        self.completions: list[dict[str, str] | None] = []
+        client.http.event_hooks = {"request": [self.request]}
+
+    def request(self, request: httpx.Request) -> None:
+        path = request.url.path
+        if request.method == "POST" and path.endswith("/pushes"):
+            body = json.loads(request.content)
+            self.offers = {item["path"]: item["sha256"] for item in body["files"]}
+        elif request.method == "POST" and path.endswith("/complete"):
+            self.completions.append(json.loads(request.content) if request.content else None)
+
+
+def read_while_hashing(seen: list[TransferProgress]) -> int:
+    """Bytes read in the push's hash phase."""
+    return max((s.done_bytes - s.skipped_bytes for s in seen if s.phase == "hash"), default=0)
+
+
+def test_a_large_file_new_to_the_client_is_hashed_while_it_is_sent(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(push_engine, "HASH_FIRST_BELOW", CHUNK)  # weights.bin is large
+    files = make_tree(tmp_path / "model")
+    small = sum(len(data) for path, data in files.items() if path != "weights.bin")
+    digests = {path: hashlib.sha256(data).hexdigest() for path, data in files.items()}
+    traffic = Traffic(client)
+    seen: list[TransferProgress] = []
+    pushed = client.push("ml/w", [tmp_path / "model"], progress=seen.append)
+    assert traffic.offers == {**digests, "weights.bin": None}
+    assert {"sha256": digests["weights.bin"]} in traffic.completions
+    assert read_while_hashing(seen) == small
+    assert pushed.bytes_sent == sum(len(data) for data in files.values())
+    assert {f.path: f.sha256 for f in pushed.version.files or []} == digests
+
+    # The digest cache knows weights.bin now, but the file had just been written when it
+    # was read: it is hashed once more before it is announced, and then not sent.
+    seen.clear()
+    second = client.push("ml/w", [tmp_path / "model"], progress=seen.append)
+    assert traffic.offers == digests and second.bytes_sent == 0
+    assert read_while_hashing(seen) == small + len(files["weights.bin"])
+
+    # Once the file has settled, the cache vouches for it: nothing is read or sent.
+    monkeypatch.setattr(digest_cache, "SETTLED_NS", 0)
+    seen.clear()
+    third = client.push("ml/w", [tmp_path / "model"], progress=seen.append)
+    assert traffic.offers == digests and third.bytes_sent == 0
+    assert read_while_hashing(seen) == 0
+
+    # --hash-first (hash_first=True) hashes even a large file the cache does not know.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "copy.bin").write_bytes(files["weights.bin"])
+    copied = client.push("ml/copy", [tmp_path / "other"], hash_first=True)
+    assert traffic.offers == {"copy.bin": digests["weights.bin"]} and copied.bytes_sent == 0
+
+
+def test_a_file_that_changes_while_it_is_sent_is_not_pushed(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(push_engine, "HASH_FIRST_BELOW", 0)
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(CHUNK * 2))
+
+    def append_half_way(state: TransferProgress) -> None:
+        grown = source.stat().st_size > CHUNK * 2
+        if state.phase == "transfer" and state.done_bytes >= CHUNK and not grown:
+            with source.open("ab") as handle:
+                handle.write(b"more")
+
+    with pytest.raises(ClientError, match="changed while it was read"):
+        client.push("ml/moving", [source], workers=1, progress=append_half_way)
+    assert client.artifact("ml/moving").latest_version is None
+
+
+def test_pulled_files_are_known_to_the_next_push_and_pull(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = make_tree(tmp_path / "model")
+    client.push("ml/src", [tmp_path / "model"])
+    client.pull("ml/src", tmp_path / "out")
+    monkeypatch.setattr(digest_cache, "SETTLED_NS", 0)  # as if the pull was a while ago
+    reads: list[int] = []
+    monkeypatch.setattr(pull_engine, "read_sequentially", reads.append)
+    again = client.pull("ml/src", tmp_path / "out")
+    assert sorted(again.skipped) == sorted(files) and reads == []  # vouched for, not read
+    seen: list[TransferProgress] = []
+    pushed = client.push("ml/copy", [tmp_path / "out"], progress=seen.append)
+    assert pushed.bytes_sent == 0 and sorted(pushed.present) == sorted(files)
+    assert read_while_hashing(seen) == 0
+
+
+def test_a_resumed_push_gives_a_digest_it_learnt_since_at_completion(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(push_engine, "HASH_FIRST_BELOW", 0)
+    data = os.urandom(CHUNK * 3)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+
+    class Stop(Exception):
+        """Raised by the progress callback to cut the push off."""
+
+    def stop_after_a_chunk(state: TransferProgress) -> None:
+        if state.phase == "transfer" and state.done_bytes >= CHUNK:
+            raise Stop
+
+    journal = tmp_path / "journal"
+    with pytest.raises(Stop):
+        client.push("ml/learnt", [source], progress=stop_after_a_chunk, journal_dir=journal)
+    # Meanwhile the digest cache learnt the file's digest (another push of it, say).
+    cache = digest_cache.DigestCache(journal)
+    cache.record(source, source.stat(), hashlib.sha256(data).hexdigest(), 2**62)
+    cache.close()
+    traffic = Traffic(client)
+    resumed = client.push("ml/learnt", [source], journal_dir=journal)
+    assert resumed.resumed and traffic.completions == [{"sha256": hashlib.sha256(data).hexdigest()}]
+    client.pull("ml/learnt", tmp_path / "out")
     assert (tmp_path / "out" / "big.bin").read_bytes() == data
 
 

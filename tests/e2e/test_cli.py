@@ -3,6 +3,7 @@ directory of mixed files, the push SIGKILLed half-way and run again, the pull to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -107,8 +108,8 @@ def test_a_2_gib_push_and_pull_survive_sigkill(tmp_path: Path) -> None:
                 return 0
             try:
                 version_id = json.loads(journals[0].read_text()).get("version_id")
-            except ValueError:
-                return 0  # caught between write and rename
+            except (ValueError, FileNotFoundError):
+                return 0  # caught between write and rename, or after the push removed it
             if not version_id:
                 return 0
             state = api.get(f"/api/v1/pushes/{version_id}").json()
@@ -154,9 +155,12 @@ def test_a_2_gib_push_and_pull_survive_sigkill(tmp_path: Path) -> None:
 
         def pulled() -> int:
             # Blocks, not sizes: partial files are sparse at their full size from the start.
-            if not out.exists():
-                return 0
-            return sum(p.stat().st_blocks * 512 for p in out.rglob("*") if p.is_file())
+            total_blocks = 0
+            for path in out.rglob("*") if out.exists() else ():
+                # A finished part may be renamed into place between listing and stat.
+                with contextlib.suppress(FileNotFoundError):
+                    total_blocks += path.lstat().st_blocks if path.is_file() else 0
+            return total_blocks * 512
 
         second_log = tmp_path / "pull-1.log"
         kill_when(start(pull, env, second_log), lambda: pulled() >= total // 2, second_log)
@@ -172,3 +176,15 @@ def test_a_2_gib_push_and_pull_survive_sigkill(tmp_path: Path) -> None:
         assert report["skipped"] or report["downloaded"]
         assert digests(out) == digests(tmp_path / "model")
         assert not [p for p in out.rglob("*") if ".depot-partial" in p.name]
+
+        # The pulled files pushed back, hashed first: the server has every byte.
+        back = subprocess.run(
+            [sys.executable, "-m", "depot", "push", "ml/copy", str(out), "--hash-first"]
+            + ["--json", "--quiet"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert back.returncode == 0, back.stderr
+        assert json.loads(back.stdout)["bytes_sent"] == 0

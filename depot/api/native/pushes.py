@@ -30,7 +30,12 @@ router = APIRouter(tags=["push"], route_class=OneHopRoute)
 class FileOffer(BaseModel):
     path: str = Field(min_length=1, max_length=1024, description="Where the file goes.")
     size: int = Field(ge=0)
-    sha256: str = Field(min_length=64, max_length=64)
+    sha256: str | None = Field(
+        default=None,
+        min_length=64,
+        max_length=64,
+        description="The file's SHA-256 if known now; if not, give it when completing.",
+    )
     content_type: str = Field(default="application/octet-stream", max_length=255)
 
 
@@ -57,7 +62,7 @@ class UploadOut(BaseModel):
 class PushFileOut(BaseModel):
     path: str
     size: int
-    sha256: str
+    sha256: str | None = Field(description="As announced; null if it was not.")
     status: str = Field(description="`present` (nothing to send) or `upload`.")
     upload: UploadOut | None
 
@@ -67,6 +72,16 @@ class PushOut(BaseModel):
     status: str
     number: int | None
     files: list[PushFileOut]
+
+
+class CompleteBody(BaseModel):
+    sha256: str | None = Field(
+        default=None,
+        min_length=64,
+        max_length=64,
+        description="The file's SHA-256: required if the push did not announce it, else"
+        " checked against the announced one.",
+    )
 
 
 class FinalizeBody(BaseModel):
@@ -182,9 +197,14 @@ async def put_chunk(
 
 
 @router.post("/uploads/{upload_id}/complete")
-def complete_upload(upload_id: uuid.UUID, principal: CurrentPrincipal, svc: Svc) -> UploadOut:
-    """Check the bytes against the announced size and SHA-256 and put the file in its version."""
-    _check_upload(svc, principal, upload_id)
-    view = svc.uploads.complete_upload(upload_id)
-    push.link_completed_upload(svc.database, view)
-    return upload_out(view)
+def complete_upload(
+    upload_id: uuid.UUID, principal: CurrentPrincipal, svc: Svc, body: CompleteBody | None = None
+) -> UploadOut:
+    """Check the bytes against the size and SHA-256 and put the file in its version.
+
+    A file announced without its SHA-256 must be given it here: a push that sends while it
+    hashes reads each byte once, and the bytes still go in only if they match.
+    """
+    view = _check_upload(svc, principal, upload_id)
+    sha256 = body.sha256 if body is not None else None
+    return upload_out(push.complete_upload(svc.database, svc.uploads, view, sha256=sha256))

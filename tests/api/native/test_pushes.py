@@ -38,18 +38,24 @@ async def send_all(
         if item["status"] != "upload":
             continue
         upload, data = item["upload"], files[item["path"]]
-        for index in upload["missing_chunks"]:
-            start = index * upload["chunk_size"]
-            response = await client.put(
-                f"/api/v1/uploads/{upload['id']}/chunks/{index}",
-                content=data[start : start + upload["chunk_size"]],
-                headers=world.auth("alice"),
-            )
-            assert response.status_code == 200, response.text
+        await send_chunks(client, world, upload, data)
         done = await client.post(
             f"/api/v1/uploads/{upload['id']}/complete", headers=world.auth("alice")
         )
         assert done.status_code == 200, done.text
+
+
+async def send_chunks(
+    client: httpx.AsyncClient, world: World, upload: dict[str, Any], data: bytes
+) -> None:
+    for index in upload["missing_chunks"]:
+        start = index * upload["chunk_size"]
+        response = await client.put(
+            f"/api/v1/uploads/{upload['id']}/chunks/{index}",
+            content=data[start : start + upload["chunk_size"]],
+            headers=world.auth("alice"),
+        )
+        assert response.status_code == 200, response.text
 
 
 async def push(
@@ -244,3 +250,59 @@ async def test_a_kind_that_does_not_match_is_refused(
         headers=world.auth("alice"),
     )
     assert response.status_code == 422 and "agent_skill" in response.text
+
+
+async def test_a_file_announced_without_its_digest_is_checked_at_completion(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    data = os.urandom(CHUNK + 7)
+    unannounced = {"path": "w.bin", "size": len(data)}
+    begun = (
+        await client.post(
+            f"{ML}/later/pushes", json={"files": [unannounced]}, headers=world.auth("alice")
+        )
+    ).json()
+    (item,) = begun["files"]
+    assert item["sha256"] is None and item["status"] == "upload"
+    upload_id = item["upload"]["id"]
+    for index in (0, 1):
+        sent = await client.put(
+            f"/api/v1/uploads/{upload_id}/chunks/{index}",
+            content=data[index * CHUNK : (index + 1) * CHUNK],
+            headers=world.auth("alice"),
+        )
+        assert sent.status_code == 200, sent.text
+    complete = f"/api/v1/uploads/{upload_id}/complete"
+    bare = await client.post(complete, headers=world.auth("alice"))
+    assert bare.status_code == 422 and "without its sha256" in bare.text
+    wrong = await client.post(
+        complete, json={"sha256": hashlib.sha256(b"other").hexdigest()}, headers=world.auth("alice")
+    )
+    assert wrong.status_code == 422
+    state = (
+        await client.get(f"/api/v1/pushes/{begun['version_id']}", headers=world.auth("alice"))
+    ).json()
+    assert state["files"][0]["status"] == "upload"  # nothing was linked
+    assert state["files"][0]["upload"]["status"] == "failed"
+
+    # Announced again (a new push), sent, and completed with the right digest.
+    again = (
+        await client.post(
+            f"{ML}/later/pushes", json={"files": [unannounced]}, headers=world.auth("alice")
+        )
+    ).json()
+    await send_chunks(client, world, again["files"][0]["upload"], data)
+    right = {"sha256": hashlib.sha256(data).hexdigest()}
+    upload_id = again["files"][0]["upload"]["id"]
+    done = await client.post(
+        f"/api/v1/uploads/{upload_id}/complete", json=right, headers=world.auth("alice")
+    )
+    assert done.status_code == 200, done.text
+    twice = await client.post(f"/api/v1/uploads/{upload_id}/complete", headers=world.auth("alice"))
+    assert twice.status_code == 200  # completed already: no digest needed to see it
+    final = await client.post(
+        f"/api/v1/pushes/{again['version_id']}/finalize", headers=world.auth("alice")
+    )
+    assert final.status_code == 200, final.text
+    detail = (await client.get(f"{ML}/later/versions/1", headers=world.auth("bob"))).json()
+    assert [(f["path"], f["sha256"]) for f in detail["files"]] == [("w.bin", right["sha256"])]
