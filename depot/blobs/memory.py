@@ -104,6 +104,7 @@ class MemoryBlobStore:
         *,
         offset: int | None = None,
         read_back_soon: bool = False,
+        size: int | None = None,
     ) -> StagedPart:
         if upload_id not in self._staging:
             raise NotFound(f"upload {upload_id} has no staging area")

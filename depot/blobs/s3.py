@@ -249,6 +249,7 @@ class S3BlobStore:
         *,
         offset: int | None = None,
         read_back_soon: bool = False,
+        size: int | None = None,
     ) -> StagedPart:
         # S3 needs a part's length up front: spool it (memory first, then disk).
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:

@@ -181,6 +181,7 @@ class BlobStore(Protocol):
         *,
         offset: int | None = None,
         read_back_soon: bool = False,
+        size: int | None = None,
     ) -> StagedPart:
         """Stage one part, streaming ``chunks`` to storage and making it durable.
 
@@ -193,6 +194,7 @@ class BlobStore(Protocol):
             read_back_soon: the caller will read the part back before the upload
                 completes (to hash it); a backend that can keep such bytes at hand
                 (the local store, in the page cache) does.
+            size: the part's size, when the caller knows it before the bytes come.
         """
         ...
 

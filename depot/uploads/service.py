@@ -369,6 +369,7 @@ class UploadService:
                     offset=offset,
                     # Hashed now, or read back once the chunks before it are in.
                     read_back_soon=claim is None,
+                    size=expected_size,
                 )
                 if expected_size is not None and part.size != expected_size:
                     raise SizeMismatch(

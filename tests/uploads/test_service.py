@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from depot.blobs import local
 from depot.blobs.local import LocalBlobStore
 from depot.blobs.models import Blob
 from depot.blobs.store import StagedPart
@@ -120,6 +121,23 @@ def test_out_of_order_chunks_are_hashed_once_the_gap_closes(
     done = uploads.complete_upload(view.id)
     assert sorted(counting_store.reread) == [1, 2]
     assert done.blob_sha256 == sha(data)
+
+
+def test_early_chunks_are_hashed_from_their_parked_copies(
+    uploads: UploadService, counting_store: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local, "PARK_FROM", CHUNK)
+    data = os.urandom(4 * CHUNK)
+    view = uploads.start_upload(space_id=None, created_by_id=None, size=len(data))
+    parts = chunks_of(data)
+    for index in (3, 1, 2):
+        uploads.receive_chunk(view.id, index, pieces(parts[index]), content_length=CHUNK)
+    assert counting_store._lot.parked() == 3
+    uploads.receive_chunk(view.id, 0, pieces(parts[0]), content_length=CHUNK)
+    assert counting_store._lot.parked() == 0  # each taken out to be hashed
+    assert sorted(counting_store.reread) == [1, 2, 3]
+    assert uploads.complete_upload(view.id).blob_sha256 == sha(data)
+    assert b"".join(counting_store.open(sha(data))) == data
 
 
 def test_completion_without_digest_state_reads_everything_once(
