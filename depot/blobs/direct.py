@@ -5,9 +5,10 @@ Written through the page cache they first fill fresh pages (on a VM the hypervis
 each one as it is first touched) and then wait for writeback at the fsync. On the 2-core
 VM of docs/performance.md, 1 GiB written through the cache and fsynced took 2.1–2.9 s
 (370–500 MB/s); the same written with ``O_DIRECT`` 0.5–0.75 s (1.4–2.1 GB/s). Object
-stores such as MinIO write large objects the same way. Bytes that will be read back soon
-(an upload chunk that arrived before the ones in front of it is hashed later) keep going
-through the cache, where reading them back costs nothing.
+stores such as MinIO write large objects the same way. An upload chunk that arrived before
+the ones in front of it, to be hashed later, goes this way too when it is large, with a
+copy parked in page cache the process reuses (:mod:`depot.blobs.parking`); a small one goes
+through the cache, where reading it back costs nothing.
 
 ``O_DIRECT`` wants the memory, the file position and the length of every write aligned to
 the device's block size. The writer copies the stream into a page-aligned buffer and
