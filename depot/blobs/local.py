@@ -274,10 +274,11 @@ class LocalBlobStore:
         what = f"part {index} of upload {upload_id}"
         # A large part to be read back soon that has its place in the upload's file goes
         # there directly too, and a copy of it to the parking lot, where it is hashed from.
-        # Any other goes through the cache: a small one is faster that way (PARK_FROM), and
-        # one staged on its own is copied into place at commit.
+        # Any other goes through the cache: a small one is faster that way (PARK_FROM), one
+        # larger than a slot would be read back from the disk, and one staged on its own is
+        # copied into place at commit.
         past_cache = not read_back_soon or (
-            offset is not None and size is not None and size >= PARK_FROM
+            offset is not None and size is not None and PARK_FROM <= size <= self._lot.slot_size
         )
         try:
             fd = None

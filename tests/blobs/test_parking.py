@@ -169,12 +169,15 @@ def test_an_aborted_upload_leaves_no_copy_behind(store: LocalBlobStore) -> None:
     assert store._lot.parked() == 0
 
 
-@pytest.mark.parametrize("size", [None, 998])
-def test_a_small_part_or_one_of_unknown_size_goes_through_the_cache(
-    store: LocalBlobStore, size: int | None
+@pytest.mark.parametrize("size", [None, 998, 2 * ALIGNMENT])
+def test_a_part_of_unknown_size_or_too_small_or_large_to_park_goes_through_the_cache(
+    store: LocalBlobStore, size: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(store._lot, "slot_size", ALIGNMENT)
+    # Not even begun: a part larger than a slot is not copied half-way and dropped.
+    monkeypatch.setattr(store._lot, "reserve", lambda: pytest.fail("a slot was reserved"))
     token = store.start_staging(UPLOAD)
-    data = os.urandom(998)
+    data = os.urandom(size or 998)
     part = store.write_part(
         UPLOAD, token, 1, [data], offset=ALIGNMENT, read_back_soon=True, size=size
     )
