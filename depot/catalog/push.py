@@ -31,6 +31,7 @@ from depot.catalog.service import (
 )
 from depot.db.engine import Database
 from depot.errors import Conflict, Invalid, NotFound
+from depot.uploads.models import UploadStatus
 from depot.uploads.schemas import UploadView
 from depot.uploads.service import UploadService
 
@@ -224,7 +225,7 @@ def complete_upload(
             reading of the file), or chunks are missing.
         DigestMismatch, SizeMismatch: the bytes are not the file's; the upload fails.
     """
-    if sha256 is None and view.expected_sha256 is None and view.status != "completed":
+    if sha256 is None and view.expected_sha256 is None and view.status != UploadStatus.COMPLETED:
         raise Invalid(
             "this file was announced without its sha256: give it to complete the upload",
             loc=("body", "sha256"),
